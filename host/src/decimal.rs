@@ -1,0 +1,78 @@
+//! Money and quantities: `f64` at the WIT boundary, `Decimal` inside the host.
+
+use rust_decimal::Decimal;
+use std::fmt;
+use std::str::FromStr;
+
+/// The decimal a guest meant by `x`: its shortest round-trip form, so that
+/// `0.05` is exactly 0.05. None for NaN, infinities and values beyond
+/// `Decimal`'s 28 digits.
+pub fn from_f64(x: f64) -> Option<Decimal> {
+    if !x.is_finite() {
+        return None;
+    }
+    // `Display` for f64 prints the shortest text that parses back to `x`.
+    Decimal::from_str_exact(&x.to_string()).ok()
+}
+
+/// The closest `f64` to `d`, for reporting back to a guest.
+pub fn to_f64(d: Decimal) -> f64 {
+    rust_decimal::prelude::ToPrimitive::to_f64(&d).unwrap_or(f64::NAN)
+}
+
+/// Parses a decimal as written in a data file, scientific notation included.
+pub fn parse(text: &str) -> Option<Decimal> {
+    let text = text.trim();
+    Decimal::from_str(text).ok().or_else(|| Decimal::from_scientific(text).ok())
+}
+
+/// Formats without trailing zeros and without a negative zero: `99.234`, not `99.2340`.
+pub struct Normal(pub Decimal);
+
+impl fmt::Display for Normal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let d = self.0.normalize();
+        if d.is_zero() { f.write_str("0") } else { write!(f, "{d}") }
+    }
+}
+
+impl serde::Serialize for Normal {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// Serializes a `Decimal` field as a normalised string.
+pub fn serialize<S: serde::Serializer>(d: &Decimal, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(&Normal(*d))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn f64_becomes_its_shortest_decimal() {
+        assert_eq!(from_f64(0.05).unwrap().to_string(), "0.05");
+        assert_eq!(from_f64(100.1733).unwrap().to_string(), "100.1733");
+        assert_eq!(from_f64(100.0).unwrap().to_string(), "100");
+        assert_eq!(from_f64(1e-7).unwrap().to_string(), "0.0000001");
+        assert!(from_f64(f64::NAN).is_none());
+        assert!(from_f64(f64::INFINITY).is_none());
+        assert!(from_f64(1e40).is_none());
+    }
+
+    #[test]
+    fn normal_form_drops_trailing_zeros_and_negative_zero() {
+        assert_eq!(Normal(Decimal::from_str("99.2340").unwrap()).to_string(), "99.234");
+        assert_eq!(Normal(Decimal::from_str("-0.000").unwrap()).to_string(), "0");
+        assert_eq!(Normal(Decimal::from_str("1000000").unwrap()).to_string(), "1000000");
+    }
+
+    #[test]
+    fn parses_plain_and_scientific_text() {
+        assert_eq!(parse("100.1733").unwrap().to_string(), "100.1733");
+        assert_eq!(parse("1.5e2").unwrap(), Decimal::from(150));
+        assert!(parse("abc").is_none());
+    }
+}

@@ -1,0 +1,169 @@
+//! CSV replay rows: `timestamp,open,high,low,close,volume`, in any order,
+//! plus any extra columns. An extra column is numeric when its first value
+//! parses as a number (or is empty), and text otherwise.
+
+use crate::decimal;
+use crate::market::{Bar, DataHash, FeedId, FeedSchema, OHLCV, Ohlc};
+use crate::time::Timestamp;
+use csv_core::ReadRecordResult;
+use std::sync::Arc;
+
+/// Where each field of a bar sits in a CSV row.
+#[derive(Debug)]
+pub struct CsvLayout {
+    timestamp: usize,
+    /// (column, field index in the schema); OHLCV first.
+    numbers: Vec<(usize, usize)>,
+    texts: Vec<(usize, usize)>,
+    header: Vec<Box<str>>,
+}
+
+impl CsvLayout {
+    /// Reads the layout from the header and the first data row, and adds the
+    /// dynamic fields to `schema`.
+    pub fn infer(header: &[&str], first_row: Option<&[&str]>, schema: &mut FeedSchema) -> Result<Self, String> {
+        let position = |name: &str| header.iter().position(|h| h.trim() == name);
+        let timestamp = position("timestamp").ok_or("header has no timestamp column")?;
+        let mut numbers = Vec::with_capacity(header.len());
+        for (field, name) in OHLCV.iter().enumerate() {
+            let column = position(name).ok_or_else(|| format!("header has no {name} column"))?;
+            numbers.push((column, field));
+        }
+        let mut texts = Vec::new();
+        for (column, name) in header.iter().enumerate() {
+            let name = name.trim();
+            if column == timestamp || OHLCV.contains(&name) {
+                continue;
+            }
+            if name.is_empty() {
+                return Err(format!("column {} has an empty name", column + 1));
+            }
+            if header[..column].iter().any(|h| h.trim() == name) {
+                return Err(format!("column {name} appears twice"));
+            }
+            let sample = first_row.and_then(|row| row.get(column)).map_or("", |c| c.trim());
+            if sample.is_empty() || sample.parse::<f64>().is_ok() {
+                numbers.push((column, schema.fields.len()));
+                schema.fields.push(name.into());
+            } else {
+                texts.push((column, schema.text_fields.len()));
+                schema.text_fields.push(name.into());
+            }
+        }
+        Ok(Self { timestamp, numbers, texts, header: header.iter().map(|h| h.trim().into()).collect() })
+    }
+
+    pub fn parse(&self, cells: &[&str], feed: FeedId, hash: DataHash) -> Result<Bar, String> {
+        if cells.len() != self.header.len() {
+            return Err(format!("expected {} columns, found {}", self.header.len(), cells.len()));
+        }
+        let time = Timestamp::parse(cells[self.timestamp]).map_err(|e| e.to_string())?;
+        let mut numbers = vec![f64::NAN; self.numbers.len()];
+        let mut prices = [rust_decimal::Decimal::ZERO; 4];
+        for &(column, field) in &self.numbers {
+            let cell = cells[column].trim();
+            let name = &self.header[column];
+            if field < 4 {
+                prices[field] = decimal::parse(cell).ok_or_else(|| format!("{name}: not a number: {cell:?}"))?;
+            } else if field == 4 && cell.is_empty() {
+                return Err("volume is empty".into());
+            }
+            if !cell.is_empty() {
+                numbers[field] = cell.parse().map_err(|_| format!("{name}: not a number: {cell:?}"))?;
+            }
+        }
+        let texts = self
+            .texts
+            .iter()
+            .map(|&(column, _)| Some(cells[column]).filter(|c| !c.is_empty()).map(Arc::from))
+            .collect();
+        let [open, high, low, close] = prices;
+        Ok(Bar { feed, time, numbers, texts, prices: Ohlc { open, high, low, close }, hash })
+    }
+}
+
+/// Splits one CSV line into cells, honouring quotes.
+pub struct LineSplitter {
+    reader: csv_core::Reader,
+    out: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl Default for LineSplitter {
+    fn default() -> Self {
+        Self { reader: csv_core::Reader::new(), out: Vec::new(), ends: Vec::new() }
+    }
+}
+
+impl LineSplitter {
+    pub fn split<'a>(&'a mut self, line: &str) -> Vec<&'a str> {
+        self.reader.reset();
+        // Unquoting only shrinks a field, and a line has at most len + 1 cells.
+        self.out.resize(line.len(), 0);
+        self.ends.resize(line.len() + 1, 0);
+        let (mut input, mut nout, mut nends) = (line.as_bytes(), 0, 0);
+        loop {
+            let (result, nin, o, e) = self.reader.read_record(input, &mut self.out[nout..], &mut self.ends[nends..]);
+            input = &input[nin..];
+            nout += o;
+            nends += e;
+            match result {
+                // The line is consumed; the next call, with empty input, ends the record.
+                ReadRecordResult::InputEmpty => {}
+                ReadRecordResult::Record | ReadRecordResult::End => break,
+                ReadRecordResult::OutputFull | ReadRecordResult::OutputEndsFull => {
+                    unreachable!("buffers are sized for the worst case")
+                }
+            }
+        }
+        let mut start = 0;
+        self.ends[..nends]
+            .iter()
+            .map(|&end| {
+                // Splitting happens only at ASCII delimiters, so every cell is valid UTF-8.
+                let cell = std::str::from_utf8(&self.out[start..end]).unwrap_or("");
+                start = end;
+                cell
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_quoted_cells() {
+        let mut s = LineSplitter::default();
+        assert_eq!(s.split(r#"a,"b, c",,"say ""hi""""#), ["a", "b, c", "", r#"say "hi""#]);
+        assert_eq!(s.split("1,2"), ["1", "2"]);
+    }
+
+    #[test]
+    fn infers_dynamic_and_text_columns() {
+        let mut schema = FeedSchema::new("X", "X");
+        let header = ["timestamp", "close", "open", "high", "low", "volume", "rsi", "headline"];
+        let row = ["2024-01-01", "2", "1", "3", "0.5", "10", "55.5", "Big news"];
+        let layout = CsvLayout::infer(&header, Some(&row), &mut schema).unwrap();
+        assert_eq!(schema.fields.iter().map(|f| &**f).collect::<Vec<_>>(), ["open", "high", "low", "close", "volume", "rsi"]);
+        assert_eq!(schema.text_fields.iter().map(|f| &**f).collect::<Vec<_>>(), ["headline"]);
+        let bar = layout.parse(&row, FeedId(0), DataHash::default()).unwrap();
+        assert_eq!(bar.numbers, [1.0, 3.0, 0.5, 2.0, 10.0, 55.5]);
+        assert_eq!(bar.prices.close.to_string(), "2");
+        assert_eq!(bar.texts[0].as_deref(), Some("Big news"));
+    }
+
+    #[test]
+    fn names_missing_columns_and_bad_cells() {
+        let mut schema = FeedSchema::new("X", "X");
+        let err = CsvLayout::infer(&["timestamp", "open"], None, &mut schema).unwrap_err();
+        assert_eq!(err, "header has no high column");
+        let header = ["timestamp", "open", "high", "low", "close", "volume"];
+        let layout = CsvLayout::infer(&header, None, &mut FeedSchema::new("X", "X")).unwrap();
+        let err = layout.parse(&["2024-01-01", "1", "x", "1", "1", "1"], FeedId(0), DataHash::default()).unwrap_err();
+        assert_eq!(err, "high: not a number: \"x\"");
+        let err = layout.parse(&["2024-01-01", "1"], FeedId(0), DataHash::default()).unwrap_err();
+        assert_eq!(err, "expected 6 columns, found 2");
+    }
+}

@@ -1,0 +1,50 @@
+//! Market-data feeds: where decision points come from.
+
+pub mod csv;
+pub mod message;
+pub mod replay;
+
+use crate::market::{DataHash, DecisionPoint, FeedSchema};
+
+/// Where a feed's data came from, for the session header.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct SourceInfo {
+    /// A file path or a subscription name.
+    pub source: String,
+    /// SHA-256 of the whole file, for file sources.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<DataHash>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FeedError {
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}: {message}")]
+    BadRow { path: String, line: u64, message: String },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// A source of decision points: one per distinct bar timestamp, in time order.
+#[async_trait::async_trait]
+pub trait MarketFeed: Send {
+    /// The feeds, fixed for the run, in `FeedId` order.
+    fn schemas(&self) -> &[FeedSchema];
+
+    /// Provenance of the data, for the session header.
+    fn sources(&self) -> &[SourceInfo];
+
+    /// How many bars the run will deliver, when known up front.
+    fn expected_bars(&self) -> Option<u64>;
+
+    /// The next decision point, or `None` when the feed is exhausted.
+    async fn next(&mut self) -> Result<Option<DecisionPoint>, FeedError>;
+
+    /// Rows skipped as malformed so far.
+    fn skipped_rows(&self) -> u64;
+}

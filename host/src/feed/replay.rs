@@ -1,0 +1,460 @@
+//! Replays CSV and JSONL files, merged by timestamp into decision points.
+//!
+//! Opening a feed scans every file once: it hashes the file for the session
+//! header, reads the CSV header, and learns the symbols and fields of JSONL
+//! files, so that agents see the full list of feeds before the first bar.
+//! The replay itself then streams, holding one pending row per file.
+
+use super::csv::{CsvLayout, LineSplitter};
+use super::message::Message;
+use super::{FeedError, MarketFeed, SourceInfo};
+use crate::market::{Bar, DataHash, DecisionPoint, FeedId, FeedSchema};
+use crate::time::Timestamp;
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+pub struct ReplayFeed {
+    sources: Vec<Source>,
+    schemas: Vec<FeedSchema>,
+    provenance: Vec<SourceInfo>,
+    rows: u64,
+    skip_bad_rows: bool,
+    skipped: u64,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Csv,
+    Jsonl,
+}
+
+enum Rows {
+    Csv { layout: CsvLayout, feed: FeedId, splitter: LineSplitter },
+    /// Feeds by symbol, each with its field indices by name.
+    Jsonl { stem: String, feeds: HashMap<String, JsonlFeed> },
+}
+
+struct JsonlFeed {
+    id: FeedId,
+    fields: HashMap<String, usize>,
+    text_fields: HashMap<String, usize>,
+}
+
+struct Source {
+    path: String,
+    lines: Lines,
+    rows: Rows,
+    pending: Option<Bar>,
+    last_time: Option<Timestamp>,
+    /// The last bar time of each feed from this file, to catch duplicates.
+    last_by_feed: HashMap<FeedId, Timestamp>,
+}
+
+/// Lines of a file without their endings, blank lines skipped.
+struct Lines {
+    reader: BufReader<File>,
+    buf: Vec<u8>,
+    number: u64,
+}
+
+impl Lines {
+    fn open(path: &Path) -> Result<Self, FeedError> {
+        let file = File::open(path).map_err(io_error(path))?;
+        Ok(Self { reader: BufReader::with_capacity(1 << 16, file), buf: Vec::new(), number: 0 })
+    }
+
+    /// The next non-blank line and its number. `raw` sees every line's bytes,
+    /// ending included, for the whole-file hash.
+    fn next(&mut self, path: &str, mut raw: impl FnMut(&[u8])) -> Result<Option<(u64, &str)>, FeedError> {
+        loop {
+            self.buf.clear();
+            let n = self
+                .reader
+                .read_until(b'\n', &mut self.buf)
+                .map_err(|source| FeedError::Io { path: path.to_owned(), source })?;
+            if n == 0 {
+                return Ok(None);
+            }
+            raw(&self.buf);
+            self.number += 1;
+            let mut end = self.buf.len();
+            while end > 0 && matches!(self.buf[end - 1], b'\n' | b'\r') {
+                end -= 1;
+            }
+            if self.buf[..end].iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            let line = std::str::from_utf8(&self.buf[..end])
+                .map_err(|_| FeedError::BadRow { path: path.to_owned(), line: self.number, message: "not UTF-8".into() })?;
+            return Ok(Some((self.number, line)));
+        }
+    }
+}
+
+fn bad_row(path: &str, line: u64, message: impl Into<String>) -> FeedError {
+    FeedError::BadRow { path: path.to_owned(), line, message: message.into() }
+}
+
+fn line_hash(line: &str) -> DataHash {
+    DataHash(Sha256::digest(line.as_bytes()).into())
+}
+
+impl ReplayFeed {
+    /// Opens files and directories of `.csv` and `.jsonl` files. A file's
+    /// symbol is its stem unless a JSONL line names one.
+    pub fn open(paths: &[PathBuf], skip_bad_rows: bool) -> Result<Self, FeedError> {
+        let files = list_files(paths)?;
+        let mut feed = Self {
+            sources: Vec::new(),
+            schemas: Vec::new(),
+            provenance: Vec::new(),
+            rows: 0,
+            skip_bad_rows,
+            skipped: 0,
+        };
+        let mut owner: HashMap<Arc<str>, String> = HashMap::new();
+        for (path, format) in files {
+            let display = path.display().to_string();
+            let first_feed = feed.schemas.len();
+            let (rows, sha256, count) = match format {
+                Format::Csv => feed.scan_csv(&path, &display)?,
+                Format::Jsonl => feed.scan_jsonl(&path, &display)?,
+            };
+            for schema in &feed.schemas[first_feed..] {
+                if let Some(other) = owner.insert(schema.symbol.clone(), display.clone()) {
+                    return Err(FeedError::Invalid(format!(
+                        "symbol {} comes from both {other} and {display}; give each symbol one file",
+                        schema.symbol
+                    )));
+                }
+            }
+            feed.rows += count;
+            feed.provenance.push(SourceInfo { source: display.clone(), sha256: Some(sha256) });
+            let mut lines = Lines::open(&path)?;
+            if format == Format::Csv {
+                lines.next(&display, |_| {})?;
+            }
+            feed.sources.push(Source {
+                path: display,
+                lines,
+                rows,
+                pending: None,
+                last_time: None,
+                last_by_feed: HashMap::new(),
+            });
+        }
+        if feed.schemas.is_empty() {
+            return Err(FeedError::Invalid("the data files hold no bars".into()));
+        }
+        Ok(feed)
+    }
+
+    /// Reads the header and the first row, and hashes the file.
+    fn scan_csv(&mut self, path: &Path, display: &str) -> Result<(Rows, DataHash, u64), FeedError> {
+        let mut lines = Lines::open(path)?;
+        let mut hasher = Sha256::new();
+        let mut splitter = LineSplitter::default();
+        let header: Vec<String> = match lines.next(display, |raw| hasher.update(raw))? {
+            Some((_, line)) => splitter.split(line).into_iter().map(str::to_owned).collect(),
+            None => return Err(FeedError::Invalid(format!("{display}: empty file, expected a header"))),
+        };
+        let header: Vec<&str> = header.iter().map(String::as_str).collect();
+        let first: Option<Vec<String>> = lines
+            .next(display, |raw| hasher.update(raw))?
+            .map(|(_, line)| splitter.split(line).into_iter().map(str::to_owned).collect());
+        let first: Option<Vec<&str>> = first.as_ref().map(|row| row.iter().map(String::as_str).collect());
+        let stem = file_stem(path);
+        let mut schema = FeedSchema::new(&stem, &stem);
+        let layout = CsvLayout::infer(&header, first.as_deref(), &mut schema).map_err(|message| bad_row(display, 1, message))?;
+        let mut rows = u64::from(first.is_some());
+        while lines.next(display, |raw| hasher.update(raw))?.is_some() {
+            rows += 1;
+        }
+        let id = FeedId(self.schemas.len() as u32);
+        self.schemas.push(schema);
+        Ok((Rows::Csv { layout, feed: id, splitter }, DataHash(hasher.finalize().into()), rows))
+    }
+
+    /// Learns every symbol and field, and hashes the file.
+    fn scan_jsonl(&mut self, path: &Path, display: &str) -> Result<(Rows, DataHash, u64), FeedError> {
+        let mut lines = Lines::open(path)?;
+        let mut hasher = Sha256::new();
+        let stem = file_stem(path);
+        let mut feeds: HashMap<String, JsonlFeed> = HashMap::new();
+        let mut rows = 0;
+        while let Some((number, line)) = lines.next(display, |raw| hasher.update(raw))? {
+            rows += 1;
+            let message = match Message::parse(line) {
+                Ok(message) => message,
+                Err(_) if self.skip_bad_rows => continue,
+                Err(e) => return Err(bad_row(display, number, e.to_string())),
+            };
+            let symbol = message.symbol.unwrap_or_else(|| stem.clone());
+            let feed = feeds.entry(symbol.clone()).or_insert_with(|| {
+                let id = FeedId(self.schemas.len() as u32);
+                let schema = FeedSchema::new(&stem, &symbol);
+                let fields = schema.fields.iter().enumerate().map(|(i, f)| (f.to_string(), i)).collect();
+                self.schemas.push(schema);
+                JsonlFeed { id, fields, text_fields: HashMap::new() }
+            });
+            let schema = &mut self.schemas[feed.id.index()];
+            for (name, _) in message.numbers {
+                feed.fields.entry(name).or_insert_with_key(|name| {
+                    schema.fields.push(name.as_str().into());
+                    schema.fields.len() - 1
+                });
+            }
+            for (name, _) in message.texts {
+                feed.text_fields.entry(name).or_insert_with_key(|name| {
+                    schema.text_fields.push(name.as_str().into());
+                    schema.text_fields.len() - 1
+                });
+            }
+        }
+        Ok((Rows::Jsonl { stem, feeds }, DataHash(hasher.finalize().into()), rows))
+    }
+
+    /// Fills a source's pending row: the next row that parses, or an error.
+    fn refill(&mut self, index: usize) -> Result<(), FeedError> {
+        let source = &mut self.sources[index];
+        while source.pending.is_none() {
+            let Some((number, line)) = source.lines.next(&source.path, |_| {})? else {
+                return Ok(());
+            };
+            let bar = match parse_row(&mut source.rows, line, &self.schemas) {
+                Ok(bar) => bar,
+                Err(message) if self.skip_bad_rows => {
+                    tracing::warn!(file = %source.path, line = number, "skipped bad row: {message}");
+                    self.skipped += 1;
+                    continue;
+                }
+                Err(message) => return Err(bad_row(&source.path, number, message)),
+            };
+            if let Some(last) = source.last_time.filter(|last| bar.time < *last) {
+                return Err(bad_row(
+                    &source.path,
+                    number,
+                    format!("timestamp {} is before the previous row's {last}; rows must be in time order", bar.time),
+                ));
+            }
+            if source.last_by_feed.insert(bar.feed, bar.time) == Some(bar.time) {
+                let symbol = &self.schemas[bar.feed.index()].symbol;
+                return Err(bad_row(&source.path, number, format!("a second bar for {symbol} at {}", bar.time)));
+            }
+            source.last_time = Some(bar.time);
+            source.pending = Some(bar);
+        }
+        Ok(())
+    }
+}
+
+fn parse_row(rows: &mut Rows, line: &str, schemas: &[FeedSchema]) -> Result<Bar, String> {
+    let hash = line_hash(line);
+    match rows {
+        Rows::Csv { layout, feed, splitter } => layout.parse(&splitter.split(line), *feed, hash),
+        Rows::Jsonl { stem, feeds } => {
+            let message = Message::parse(line).map_err(|e| e.to_string())?;
+            let symbol = message.symbol.as_deref().unwrap_or(stem);
+            let feed = feeds.get(symbol).ok_or_else(|| format!("symbol {symbol} was not in the file when it was opened"))?;
+            let schema = &schemas[feed.id.index()];
+            let mut numbers = vec![f64::NAN; schema.fields.len()];
+            for (name, value) in &message.numbers {
+                numbers[feed.fields[name]] = *value;
+            }
+            let mut texts = vec![None; schema.text_fields.len()];
+            for (name, value) in message.texts {
+                texts[feed.text_fields[&name]] = Some(Arc::from(value));
+            }
+            Ok(Bar { feed: feed.id, time: message.time, numbers, texts, prices: message.prices, hash })
+        }
+    }
+}
+
+fn file_stem(path: &Path) -> String {
+    path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()
+}
+
+fn format_of(path: &Path) -> Option<Format> {
+    match path.extension()?.to_str()? {
+        "csv" => Some(Format::Csv),
+        "jsonl" => Some(Format::Jsonl),
+        _ => None,
+    }
+}
+
+fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> FeedError + '_ {
+    move |source| FeedError::Io { path: path.display().to_string(), source }
+}
+
+/// Expands directories into their `.csv` and `.jsonl` files, sorted by name.
+fn list_files(paths: &[PathBuf]) -> Result<Vec<(PathBuf, Format)>, FeedError> {
+    let mut files = Vec::new();
+    for path in paths {
+        let meta = std::fs::metadata(path).map_err(io_error(path))?;
+        if meta.is_dir() {
+            let mut found: Vec<(PathBuf, Format)> = std::fs::read_dir(path)
+                .map_err(io_error(path))?
+                .filter_map(|entry| entry.ok().map(|e| e.path()))
+                .filter_map(|p| format_of(&p).map(|f| (p, f)))
+                .collect();
+            if found.is_empty() {
+                return Err(FeedError::Invalid(format!("{}: no .csv or .jsonl files in this directory", path.display())));
+            }
+            found.sort_by(|a, b| a.0.cmp(&b.0));
+            files.extend(found);
+        } else {
+            let format = format_of(path).ok_or_else(|| {
+                FeedError::Invalid(format!("{}: unknown data format; use a .csv or .jsonl file", path.display()))
+            })?;
+            files.push((path.clone(), format));
+        }
+    }
+    if files.is_empty() {
+        return Err(FeedError::Invalid("no data given; pass --data with a file or directory".into()));
+    }
+    Ok(files)
+}
+
+#[async_trait::async_trait]
+impl MarketFeed for ReplayFeed {
+    fn schemas(&self) -> &[FeedSchema] {
+        &self.schemas
+    }
+
+    fn sources(&self) -> &[SourceInfo] {
+        &self.provenance
+    }
+
+    fn expected_bars(&self) -> Option<u64> {
+        Some(self.rows)
+    }
+
+    async fn next(&mut self) -> Result<Option<DecisionPoint>, FeedError> {
+        for i in 0..self.sources.len() {
+            self.refill(i)?;
+        }
+        let Some(time) = self.sources.iter().filter_map(|s| s.pending.as_ref().map(|b| b.time)).min() else {
+            return Ok(None);
+        };
+        let mut bars = Vec::new();
+        for i in 0..self.sources.len() {
+            while self.sources[i].pending.as_ref().is_some_and(|b| b.time == time) {
+                bars.extend(self.sources[i].pending.take());
+                self.refill(i)?;
+            }
+        }
+        bars.sort_unstable_by_key(|b| b.feed);
+        Ok(Some(DecisionPoint { time, bars }))
+    }
+
+    fn skipped_rows(&self) -> u64 {
+        self.skipped
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+        let path = dir.join(name);
+        File::create(&path).unwrap().write_all(text.as_bytes()).unwrap();
+        path
+    }
+
+    async fn drain(feed: &mut ReplayFeed) -> Result<Vec<DecisionPoint>, FeedError> {
+        let mut points = Vec::new();
+        while let Some(point) = feed.next().await? {
+            points.push(point);
+        }
+        Ok(points)
+    }
+
+    const HEADER: &str = "timestamp,open,high,low,close,volume\n";
+
+    #[tokio::test]
+    async fn merges_files_into_one_point_per_timestamp() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "A.csv", &format!("{HEADER}2024-01-01 00:00:00,1,1,1,1,1\n2024-01-01 00:02:00,2,2,2,2,2\n"));
+        write(dir.path(), "B.csv", &format!("{HEADER}2024-01-01 00:01:00,3,3,3,3,3\r\n2024-01-01 00:02:00,4,4,4,4,4\r\n"));
+        let mut feed = ReplayFeed::open(&[dir.path().to_owned()], false).unwrap();
+        assert_eq!(feed.schemas().iter().map(|s| &*s.symbol).collect::<Vec<_>>(), ["A", "B"]);
+        assert_eq!(feed.expected_bars(), Some(4));
+        let points = drain(&mut feed).await.unwrap();
+        let shape: Vec<(String, Vec<u32>)> =
+            points.iter().map(|p| (p.time.to_string(), p.bars.iter().map(|b| b.feed.0).collect())).collect();
+        assert_eq!(
+            shape,
+            [
+                ("2024-01-01T00:00:00Z".into(), vec![0]),
+                ("2024-01-01T00:01:00Z".into(), vec![1]),
+                ("2024-01-01T00:02:00Z".into(), vec![0, 1])
+            ]
+        );
+        // The hash covers the line without its ending, so CRLF files hash like LF ones.
+        assert_eq!(points[1].bars[0].hash, line_hash("2024-01-01 00:01:00,3,3,3,3,3"));
+    }
+
+    #[tokio::test]
+    async fn jsonl_symbols_come_from_the_line_or_the_file_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let bar = |extra: &str| format!(r#"{{"timestamp":"2024-01-01T00:00:00Z","open":1,"high":1,"low":1,"close":1,"volume":1{extra}}}"#);
+        let multi = format!("{}\n{}\n", bar(r#","symbol":"X","rsi":50"#), bar(r#","symbol":"Y","news":{"headline":"hi"}"#));
+        let path = write(dir.path(), "mixed.jsonl", &multi);
+        let plain = write(dir.path(), "ZZ.jsonl", &format!("{}\n", bar("")));
+        let mut feed = ReplayFeed::open(&[path, plain], false).unwrap();
+        let symbols: Vec<&str> = feed.schemas().iter().map(|s| &*s.symbol).collect();
+        assert_eq!(symbols, ["X", "Y", "ZZ"]);
+        assert_eq!(feed.schemas()[0].fields.last().map(|f| &**f), Some("rsi"));
+        assert_eq!(feed.schemas()[1].text_fields[0].as_ref(), "news_headline");
+        let points = drain(&mut feed).await.unwrap();
+        assert_eq!(points.len(), 1);
+        assert_eq!(points[0].bars.len(), 3);
+        assert_eq!(points[0].bars[1].texts[0].as_deref(), Some("hi"));
+    }
+
+    #[tokio::test]
+    async fn bad_rows_name_file_and_line_or_are_skipped_and_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = format!("{HEADER}2024-01-01 00:00:00,1,1,1,1,1\n2024-01-01 00:01:00,1,oops,1,1,1\n2024-01-01 00:02:00,1,1,1,1,1\n");
+        let path = write(dir.path(), "A.csv", &text);
+        let mut feed = ReplayFeed::open(std::slice::from_ref(&path), false).unwrap();
+        let err = drain(&mut feed).await.unwrap_err().to_string();
+        assert_eq!(err, format!("{}:3: high: not a number: \"oops\"", path.display()));
+
+        let mut feed = ReplayFeed::open(&[path], true).unwrap();
+        assert_eq!(drain(&mut feed).await.unwrap().len(), 2);
+        assert_eq!(feed.skipped_rows(), 1);
+    }
+
+    #[tokio::test]
+    async fn unsorted_and_duplicate_rows_are_errors_naming_the_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(dir.path(), "A.csv", &format!("{HEADER}2024-01-02,1,1,1,1,1\n2024-01-01,1,1,1,1,1\n"));
+        let mut feed = ReplayFeed::open(&[path], true).unwrap();
+        let err = drain(&mut feed).await.unwrap_err().to_string();
+        assert!(err.ends_with("A.csv:3: timestamp 2024-01-01T00:00:00Z is before the previous row's 2024-01-02T00:00:00Z; rows must be in time order"), "{err}");
+
+        let path = write(dir.path(), "B.csv", &format!("{HEADER}2024-01-02,1,1,1,1,1\n2024-01-02,1,1,1,1,1\n"));
+        let mut feed = ReplayFeed::open(&[path], false).unwrap();
+        let err = drain(&mut feed).await.unwrap_err().to_string();
+        assert!(err.ends_with("B.csv:3: a second bar for B at 2024-01-02T00:00:00Z"), "{err}");
+    }
+
+    #[test]
+    fn refuses_unknown_formats_and_duplicate_symbols() {
+        let dir = tempfile::tempdir().unwrap();
+        let txt = write(dir.path(), "A.txt", "x");
+        let err = ReplayFeed::open(&[txt], false).err().unwrap().to_string();
+        assert!(err.ends_with("A.txt: unknown data format; use a .csv or .jsonl file"), "{err}");
+        let a = write(dir.path(), "A.csv", &format!("{HEADER}2024-01-01,1,1,1,1,1\n"));
+        let b = write(dir.path(), "A.jsonl", "{\"timestamp\":\"2024-01-01\",\"open\":1,\"high\":1,\"low\":1,\"close\":1,\"volume\":1}\n");
+        let err = ReplayFeed::open(&[a, b], false).err().unwrap().to_string();
+        assert!(err.starts_with("symbol A comes from both"), "{err}");
+    }
+}

@@ -1,0 +1,4 @@
+pub mod decimal;
+pub mod feed;
+pub mod market;
+pub mod time;

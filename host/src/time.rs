@@ -1,0 +1,79 @@
+//! Bar and wall-clock times as nanoseconds since the Unix epoch, in UTC.
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, SecondsFormat, Utc};
+use std::fmt;
+
+/// A point in time, UTC, with nanosecond resolution.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Timestamp(pub i64);
+
+#[derive(Debug, thiserror::Error)]
+#[error("bad timestamp {0:?}: expected RFC 3339 (2024-11-17T14:30:00Z) or YYYY-MM-DD[ HH:MM:SS[.fff]] in UTC")]
+pub struct TimestampError(pub String);
+
+impl Timestamp {
+    pub fn now() -> Self {
+        Self::from_datetime(Utc::now())
+    }
+
+    /// Parses RFC 3339, or a date and time without a zone, taken as UTC.
+    pub fn parse(text: &str) -> Result<Self, TimestampError> {
+        let text = text.trim();
+        if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+            return Ok(Self::from_datetime(t.with_timezone(&Utc)));
+        }
+        for format in ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f"] {
+            if let Ok(t) = NaiveDateTime::parse_from_str(text, format) {
+                return Ok(Self::from_datetime(t.and_utc()));
+            }
+        }
+        if let Ok(d) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+            return Ok(Self::from_datetime(d.and_time(Default::default()).and_utc()));
+        }
+        Err(TimestampError(text.to_owned()))
+    }
+
+    fn from_datetime(t: DateTime<Utc>) -> Self {
+        // Beyond ±292 years from 1970 nanoseconds overflow; clamp rather than panic.
+        Self(t.timestamp_nanos_opt().unwrap_or(if t.timestamp() < 0 { i64::MIN } else { i64::MAX }))
+    }
+
+    pub fn to_datetime(self) -> DateTime<Utc> {
+        DateTime::from_timestamp_nanos(self.0)
+    }
+}
+
+/// RFC 3339 in UTC with `Z`, with as many fractional digits as needed.
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_datetime().to_rfc3339_opts(SecondsFormat::AutoSi, true))
+    }
+}
+
+impl serde::Serialize for Timestamp {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_accepted_forms_as_utc() {
+        let expected = Timestamp::parse("2024-01-01T00:36:00Z").unwrap();
+        for text in ["2024-01-01 00:36:00", "2024-01-01T00:36:00", "2024-01-01T01:36:00+01:00"] {
+            assert_eq!(Timestamp::parse(text).unwrap(), expected, "{text}");
+        }
+        assert_eq!(expected.to_string(), "2024-01-01T00:36:00Z");
+        assert_eq!(Timestamp::parse("2024-01-02").unwrap().to_string(), "2024-01-02T00:00:00Z");
+        assert_eq!(Timestamp::parse("2024-01-01 00:00:00.25").unwrap().to_string(), "2024-01-01T00:00:00.250Z");
+    }
+
+    #[test]
+    fn refuses_garbage_with_the_text() {
+        let err = Timestamp::parse("yesterday").unwrap_err();
+        assert!(err.to_string().contains("\"yesterday\""), "{err}");
+    }
+}
