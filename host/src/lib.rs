@@ -1,4 +1,9 @@
+//! trading-host: runs sandboxed WebAssembly trading agents against market
+//! feeds and brokers, and logs every decision they make.
+
+pub mod broker;
 pub mod decimal;
 pub mod feed;
+pub mod fmel;
 pub mod market;
 pub mod time;

@@ -1,0 +1,69 @@
+//! FMEL records as JSON Lines: one file per agent, `<dir>/<agent id>.jsonl`.
+
+use super::{Batch, DecisionSink, SinkError};
+use std::fs::{File, OpenOptions};
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+pub struct JsonlSink {
+    files: Vec<(PathBuf, BufWriter<File>)>,
+    touched: Vec<bool>,
+}
+
+impl JsonlSink {
+    /// Creates one file per agent, in session order. An existing file is
+    /// refused unless `overwrite`.
+    pub fn create(dir: &Path, agent_ids: &[&str], overwrite: bool) -> Result<Self, SinkError> {
+        std::fs::create_dir_all(dir).map_err(|source| io_error(dir, source))?;
+        let mut files = Vec::with_capacity(agent_ids.len());
+        for id in agent_ids {
+            let path = dir.join(format!("{id}.jsonl"));
+            let mut options = OpenOptions::new();
+            options.write(true);
+            if overwrite {
+                options.create(true).truncate(true);
+            } else {
+                options.create_new(true);
+            }
+            let file = options.open(&path).map_err(|source| match source.kind() {
+                std::io::ErrorKind::AlreadyExists => SinkError::Refused(format!(
+                    "{} already exists; pass --overwrite to replace it, or choose another --fmel-dir",
+                    path.display()
+                )),
+                _ => io_error(&path, source),
+            })?;
+            files.push((path, BufWriter::with_capacity(1 << 16, file)));
+        }
+        Ok(Self { touched: vec![false; files.len()], files })
+    }
+
+    fn flush_touched(&mut self) -> Result<(), SinkError> {
+        for (i, (path, file)) in self.files.iter_mut().enumerate() {
+            if std::mem::take(&mut self.touched[i]) {
+                file.flush().map_err(|source| io_error(path, source))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn io_error(path: &Path, source: std::io::Error) -> SinkError {
+    SinkError::Io { path: path.display().to_string(), source }
+}
+
+impl DecisionSink for JsonlSink {
+    fn write_batch(&mut self, batch: &Batch) -> Result<(), SinkError> {
+        for (session, json) in batch.records() {
+            let (path, file) = &mut self.files[session as usize];
+            file.write_all(json)
+                .and_then(|()| file.write_all(b"\n"))
+                .map_err(|source| io_error(path, source))?;
+            self.touched[session as usize] = true;
+        }
+        self.flush_touched()
+    }
+
+    fn close(&mut self) -> Result<(), SinkError> {
+        self.flush_touched()
+    }
+}

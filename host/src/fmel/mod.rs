@@ -1,0 +1,199 @@
+//! The explainability log (FMEL): one record per decision point and per
+//! callback, with every read the agent made.
+//!
+//! Sessions build compact [`DecisionRecord`]s (interned ids, no strings) and
+//! hand them to the [`writer`], which turns them into JSON on its own thread
+//! and passes batches to a [`DecisionSink`]. The JSON shape is documented by
+//! `docs/fmel-record.schema.json`.
+
+mod encode;
+pub mod jsonl;
+pub mod writer;
+
+use crate::broker::{OpenOrder, OrderEvent, OrderId, OrderType, Side, TimeInForce};
+use crate::feed::SourceInfo;
+use crate::market::{DataHash, FeedId};
+use crate::time::Timestamp;
+use rust_decimal::Decimal;
+use std::sync::Arc;
+
+pub use encode::encode;
+
+/// Version of the record layout, stated in every session header.
+pub const FMEL_VERSION: u32 = 1;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Stage {
+    Init,
+    Next,
+    Order,
+    Stop,
+    Error,
+}
+
+/// Who a record belongs to.
+#[derive(Debug)]
+pub struct SessionMeta {
+    /// Position of the session in the sink, fixed for the run.
+    pub index: u32,
+    pub agent_id: String,
+    pub session_id: String,
+}
+
+/// One read made by the agent, in 16 bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Access {
+    /// Order within the decision point, shared with actions.
+    pub seq: u32,
+    pub kind: AccessKind,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AccessKind {
+    Number { series: u32, offset: i32 },
+    Window { series: u32, len: u32 },
+    Text { series: u32, offset: i32 },
+    Cash,
+    Value,
+    /// Index into [`AccessNames::position_fields`].
+    Position { symbol: u32 },
+}
+
+/// Names behind the ids in [`Access`]; grows when the agent interns more.
+#[derive(Clone, Debug, Default)]
+pub struct AccessNames {
+    /// Symbol of each feed, by `FeedId`.
+    pub feeds: Vec<Arc<str>>,
+    /// Feed and field name of each series id.
+    pub series: Vec<(FeedId, Arc<str>)>,
+    /// `position.SYMBOL` for each symbol named in a position read.
+    pub position_fields: Vec<Arc<str>>,
+}
+
+/// An order request or cancel the agent made.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Action {
+    pub seq: u32,
+    pub wall_time: Timestamp,
+    pub kind: ActionKind,
+    pub symbol: Arc<str>,
+    pub order_id: Option<OrderId>,
+    /// Why the host refused it, if it did.
+    pub error: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum ActionKind {
+    Submit { side: Side, qty: Decimal, order_type: OrderType, time_in_force: TimeInForce, client_order_id: Option<String> },
+    Cancel,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PortfolioState {
+    pub value: Decimal,
+    pub cash: Decimal,
+    pub positions: Vec<(Arc<str>, Decimal)>,
+}
+
+/// What ended an agent.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Fault {
+    /// `trap`, `panic` or `init-failed`.
+    pub kind: String,
+    pub message: String,
+}
+
+/// Provenance written once, first in every session.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct SessionHeader {
+    pub fmel_version: u32,
+    pub agent_path: String,
+    pub agent_sha256: DataHash,
+    pub wit_version: &'static str,
+    pub host_version: &'static str,
+    pub params: Vec<(String, String)>,
+    pub seed: u64,
+    pub data: Vec<SourceInfo>,
+}
+
+/// Stage-specific content of a record.
+#[derive(Clone, Debug)]
+pub enum Detail {
+    None,
+    Header(Box<SessionHeader>),
+    Order(OrderEvent),
+    Stop { open_orders: Vec<OpenOrder> },
+    Error(Fault),
+}
+
+#[derive(Clone, Debug)]
+pub struct DecisionRecord {
+    pub session: Arc<SessionMeta>,
+    pub decision_point: u64,
+    pub wall_time: Timestamp,
+    pub bar_time: Option<Timestamp>,
+    pub stage: Stage,
+    pub actions: Vec<Action>,
+    pub accesses: Vec<Access>,
+    /// The current bar's hash of every feed the agent read.
+    pub data_hashes: Vec<(FeedId, Option<DataHash>)>,
+    pub names: Arc<AccessNames>,
+    pub portfolio: PortfolioState,
+    pub rationale: Option<String>,
+    pub detail: Detail,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Refused(String),
+}
+
+/// Encoded records handed to a sink: JSON objects without newlines.
+#[derive(Default)]
+pub struct Batch {
+    data: Vec<u8>,
+    records: Vec<(u32, std::ops::Range<usize>)>,
+}
+
+impl Batch {
+    pub fn push(&mut self, session: u32, encode: impl FnOnce(&mut Vec<u8>)) {
+        let start = self.data.len();
+        encode(&mut self.data);
+        self.records.push((session, start..self.data.len()));
+    }
+
+    /// (session index, JSON) pairs in the order they were written.
+    pub fn records(&self) -> impl Iterator<Item = (u32, &[u8])> {
+        self.records.iter().map(|(s, r)| (*s, &self.data[r.clone()]))
+    }
+
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
+    pub fn clear(&mut self) {
+        self.data.clear();
+        self.records.clear();
+    }
+}
+
+/// Where FMEL records end up.
+pub trait DecisionSink: Send {
+    /// Stores a batch. Records of one session arrive in order.
+    fn write_batch(&mut self, batch: &Batch) -> Result<(), SinkError>;
+
+    /// Called once, after the last batch.
+    fn close(&mut self) -> Result<(), SinkError>;
+}
