@@ -2,8 +2,14 @@
 //! feeds and brokers, and logs every decision they make.
 
 pub mod broker;
+pub mod cli;
+pub mod config;
 pub mod decimal;
 pub mod feed;
 pub mod fmel;
 pub mod market;
+pub mod run;
+pub mod runtime;
+pub mod session;
+pub mod summary;
 pub mod time;

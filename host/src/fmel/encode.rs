@@ -40,6 +40,8 @@ struct RecordJson<'a> {
     open_orders: Option<Vec<OpenOrderJson<'a>>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<&'a Fault>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    canceled_orders: Option<Vec<OpenOrderJson<'a>>>,
 }
 
 impl<'a> RecordJson<'a> {
@@ -62,13 +64,17 @@ impl<'a> RecordJson<'a> {
             order: None,
             open_orders: None,
             error: None,
+            canceled_orders: None,
         };
         match &r.detail {
             Detail::None => {}
             Detail::Header(header) => json.session = Some(header),
             Detail::Order(event) => json.order = Some(OrderJson::new(event)),
             Detail::Stop { open_orders } => json.open_orders = Some(open_orders.iter().map(OpenOrderJson::new).collect()),
-            Detail::Error(fault) => json.error = Some(fault),
+            Detail::Error { fault, canceled } => {
+                json.error = Some(fault);
+                json.canceled_orders = Some(canceled.iter().map(OpenOrderJson::new).collect());
+            }
         }
         json
     }

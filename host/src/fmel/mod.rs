@@ -124,7 +124,8 @@ pub enum Detail {
     Header(Box<SessionHeader>),
     Order(OrderEvent),
     Stop { open_orders: Vec<OpenOrder> },
-    Error(Fault),
+    /// The fault, and the orders canceled because of it.
+    Error { fault: Fault, canceled: Vec<OpenOrder> },
 }
 
 #[derive(Clone, Debug)]

@@ -1,0 +1,147 @@
+//! The command line.
+
+use crate::broker::simulated::SimulatedBrokerConfig;
+use crate::config::{AgentConfig, BrokerConfig, DEFAULT_HISTORY_BARS, FeedConfig, FmelConfig, RunConfig};
+use crate::run::{RunError, RunReport, run};
+use crate::runtime::Runtime;
+use crate::summary::{Summary, render};
+use clap::{Args, Parser, Subcommand};
+use rust_decimal::Decimal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// Runs sandboxed WebAssembly trading agents and logs every decision they make.
+#[derive(Debug, Parser)]
+#[command(name = "trading-host", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run agents over market data with a paper broker.
+    ///
+    /// Exit status: 0 when every agent ran to the end, 1 when the setup or
+    /// the input is wrong, 2 when an agent faulted, 130 when interrupted.
+    Run(RunArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// An agent component, as [ID=]PATH. The id defaults to the file stem.
+    #[arg(long = "agent", value_name = "[ID=]PATH", required = true)]
+    pub agents: Vec<String>,
+    /// A .csv or .jsonl file, or a directory of them; several merge by timestamp.
+    #[arg(long, value_name = "PATH", required = true, num_args = 1..)]
+    pub data: Vec<PathBuf>,
+    /// Starting cash of each agent.
+    #[arg(long, value_name = "N", default_value = "100000")]
+    pub cash: Decimal,
+    /// Commission as a fraction of traded value, on both sides: 0.001 is 0.1%.
+    #[arg(long, value_name = "RATE", default_value = "0")]
+    pub commission: Decimal,
+    /// Let sells take positions below zero.
+    #[arg(long)]
+    pub allow_short: bool,
+    /// Seed of the agents' randomness.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub seed: u64,
+    /// A parameter for init: KEY=VALUE for every agent, ID.KEY=VALUE for one.
+    #[arg(long = "param", value_name = "[ID.]KEY=VALUE")]
+    pub params: Vec<String>,
+    /// Directory of the FMEL logs, one <ID>.jsonl per agent.
+    #[arg(long, value_name = "DIR", default_value = "fmel")]
+    pub fmel_dir: PathBuf,
+    /// Replace existing FMEL files.
+    #[arg(long)]
+    pub overwrite: bool,
+    /// Also write the results as JSON to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub summary_json: Option<PathBuf>,
+    /// Skip and count malformed rows instead of stopping at the first.
+    #[arg(long)]
+    pub skip_bad_rows: bool,
+    /// Bars of history kept per feed; reads further back trap.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_HISTORY_BARS)]
+    pub history_bars: usize,
+}
+
+impl RunArgs {
+    pub fn to_config(&self) -> Result<RunConfig, RunError> {
+        let mut agents: Vec<AgentConfig> = Vec::new();
+        for spec in &self.agents {
+            let (id, path) = match spec.split_once('=') {
+                Some((id, path)) => (id.to_owned(), PathBuf::from(path)),
+                None => (stem(Path::new(spec)), PathBuf::from(spec)),
+            };
+            if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
+                return Err(RunError::Config(format!(
+                    "agent id {id:?} (from --agent {spec}) may hold only letters, digits, '-', '_' and '.'"
+                )));
+            }
+            if agents.iter().any(|a| a.id == id) {
+                return Err(RunError::Config(format!("two agents have the id {id}; name them with --agent ID=PATH")));
+            }
+            agents.push(AgentConfig { id, path, params: Vec::new() });
+        }
+        for param in &self.params {
+            let (key, value) = param
+                .split_once('=')
+                .ok_or_else(|| RunError::Config(format!("--param {param}: expected KEY=VALUE or ID.KEY=VALUE")))?;
+            let scoped = key.split_once('.').filter(|(id, _)| agents.iter().any(|a| a.id == *id));
+            for agent in &mut agents {
+                match scoped {
+                    Some((id, key)) if agent.id == id => agent.params.push((key.to_owned(), value.to_owned())),
+                    Some(_) => {}
+                    None => agent.params.push((key.to_owned(), value.to_owned())),
+                }
+            }
+        }
+        Ok(RunConfig {
+            agents,
+            feed: FeedConfig::Replay { paths: self.data.clone(), skip_bad_rows: self.skip_bad_rows },
+            broker: BrokerConfig::Simulated(SimulatedBrokerConfig {
+                cash: self.cash,
+                commission_rate: self.commission,
+                allow_short: self.allow_short,
+            }),
+            fmel: FmelConfig::Jsonl { dir: self.fmel_dir.clone(), overwrite: self.overwrite },
+            seed: self.seed,
+            history_bars: self.history_bars,
+        })
+    }
+}
+
+fn stem(path: &Path) -> String {
+    path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()
+}
+
+/// How a finished run maps to the exit status.
+pub fn exit_code(report: &RunReport) -> ExitCode {
+    if report.interrupted {
+        ExitCode::from(130)
+    } else if report.faulted().next().is_some() {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// Runs `trading-host run`, prints the report, writes the summary.
+pub async fn run_command(args: &RunArgs, shutdown: impl std::future::Future<Output = ()>) -> anyhow::Result<RunReport> {
+    let config = args.to_config()?;
+    let runtime = Runtime::new()?;
+    let report = run(&config, &runtime, shutdown).await?;
+    print!("{}", render(&report));
+    if let Some(path) = &args.summary_json {
+        let json = serde_json::to_vec_pretty(&Summary::new(&report))?;
+        std::fs::write(path, json).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    }
+    for agent in report.faulted() {
+        if let Some(fault) = &agent.fault {
+            eprintln!("agent {} faulted ({}): {}", agent.agent_id, fault.kind, fault.message);
+        }
+    }
+    Ok(report)
+}

@@ -1,0 +1,164 @@
+//! `trading-host run`: every agent over one feed, to the end of the data.
+//!
+//! Shutdown goes in order: the feed stops, each agent gets `on-stop`, the
+//! brokers give their final state, and the FMEL writer flushes last.
+
+use crate::config::RunConfig;
+use crate::feed::FeedError;
+use crate::fmel::writer::{BatchPolicy, FmelWriter, WriterStopped};
+use crate::fmel::{FMEL_VERSION, SessionHeader, SinkError};
+use crate::market::Market;
+use crate::runtime::{LoadError, Runtime, WIT_PACKAGE};
+use crate::session::{AgentReport, Session, SessionSetup};
+use indicatif::{ProgressBar, ProgressStyle};
+use parking_lot::RwLock;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Why a run could not start or finish. Agent faults are not errors: they
+/// are in the report.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("{0}")]
+    Config(String),
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    #[error(transparent)]
+    Feed(#[from] FeedError),
+    #[error("FMEL: {0}")]
+    Sink(#[from] SinkError),
+    #[error("{0}")]
+    Runtime(String),
+}
+
+#[derive(Debug)]
+pub struct RunReport {
+    pub agents: Vec<AgentReport>,
+    /// Symbol-bars replayed.
+    pub bars: u64,
+    pub decision_points: u64,
+    pub elapsed: Duration,
+    pub skipped_rows: u64,
+    pub records: u64,
+    /// The run stopped early on a shutdown signal.
+    pub interrupted: bool,
+    pub starting_cash: rust_decimal::Decimal,
+}
+
+impl RunReport {
+    pub fn faulted(&self) -> impl Iterator<Item = &AgentReport> {
+        self.agents.iter().filter(|a| a.fault.is_some())
+    }
+}
+
+pub async fn run(config: &RunConfig, runtime: &Runtime, shutdown: impl Future<Output = ()>) -> Result<RunReport, RunError> {
+    let started = Instant::now();
+    if config.agents.is_empty() {
+        return Err(RunError::Config("no agent given; pass --agent PATH".into()));
+    }
+    let components = config
+        .agents
+        .iter()
+        .map(|agent| runtime.load(&agent.path))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut feed = config.feed.open()?;
+    let schemas = feed.schemas().to_vec();
+    let market = Arc::new(RwLock::new(Market::new(schemas.clone(), config.history_bars)));
+    let ids: Vec<&str> = config.agents.iter().map(|a| a.id.as_str()).collect();
+    let writer = FmelWriter::spawn(config.fmel.open(&ids)?, BatchPolicy::default());
+
+    let mut sessions = Vec::with_capacity(config.agents.len());
+    for (index, (agent, component)) in config.agents.iter().zip(&components).enumerate() {
+        let header = SessionHeader {
+            fmel_version: FMEL_VERSION,
+            agent_path: agent.path.display().to_string(),
+            agent_sha256: component.sha256,
+            wit_version: WIT_PACKAGE,
+            host_version: env!("CARGO_PKG_VERSION"),
+            params: agent.params.clone(),
+            seed: config.seed,
+            data: feed.sources().to_vec(),
+        };
+        let setup = SessionSetup { index: index as u32, agent_id: agent.id.clone(), params: agent.params.clone(), seed: config.seed, header };
+        let session = Session::start(component, setup, market.clone(), config.broker.account(&schemas), writer.sender());
+        match session {
+            Ok(session) => sessions.push(session),
+            Err(stopped) => return Err(writer_failed(writer, stopped)),
+        }
+    }
+
+    let progress = progress_bar(feed.expected_bars());
+    let (mut bars, mut decision_points, mut interrupted, mut feed_error) = (0u64, 0u64, false, None);
+    tokio::pin!(shutdown);
+    loop {
+        let point = tokio::select! {
+            () = &mut shutdown => {
+                interrupted = true;
+                break;
+            }
+            point = feed.next() => point,
+        };
+        let point = match point {
+            Ok(Some(point)) => point,
+            Ok(None) => break,
+            Err(e) => {
+                feed_error = Some(e);
+                break;
+            }
+        };
+        let n = point.bars.len() as u64;
+        market.write().advance(point);
+        for session in &mut sessions {
+            if let Err(stopped) = session.on_decision() {
+                return Err(writer_failed(writer, stopped));
+            }
+        }
+        bars += n;
+        decision_points += 1;
+        progress.inc(n);
+    }
+    progress.finish_and_clear();
+    if interrupted {
+        tracing::warn!("interrupted after {decision_points} decision points; stopping the agents");
+    }
+
+    let mut agents = Vec::with_capacity(sessions.len());
+    for mut session in sessions {
+        if let Err(stopped) = session.stop() {
+            return Err(writer_failed(writer, stopped));
+        }
+        agents.push(session.into_report());
+    }
+    let records = writer.finish()?;
+    if let Some(e) = feed_error {
+        return Err(e.into());
+    }
+    Ok(RunReport {
+        agents,
+        bars,
+        decision_points,
+        elapsed: started.elapsed(),
+        skipped_rows: feed.skipped_rows(),
+        records,
+        interrupted,
+        starting_cash: config.broker.starting_cash(),
+    })
+}
+
+/// The writer stopped: its own error says why.
+fn writer_failed(writer: FmelWriter, _: WriterStopped) -> RunError {
+    match writer.finish() {
+        Err(e) => RunError::Sink(e),
+        Ok(_) => RunError::Runtime("the FMEL writer stopped unexpectedly".into()),
+    }
+}
+
+fn progress_bar(total: Option<u64>) -> ProgressBar {
+    // Draws on stderr only when it is a terminal.
+    let bar = ProgressBar::new(total.unwrap_or(0));
+    if let Ok(style) = ProgressStyle::with_template("{bar:40} {pos}/{len} bars ({per_sec}, {eta} left)") {
+        bar.set_style(style);
+    }
+    bar
+}

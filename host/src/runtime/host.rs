@@ -1,0 +1,357 @@
+//! The host side of the imports: every market and portfolio read an agent
+//! makes passes through here and is logged.
+
+use super::bindings::trading::agent::{decision, market, orders, portfolio, types};
+use crate::broker::{self, Broker, BrokerError, OrderId, OrderRequest, OrderType};
+use crate::decimal;
+use crate::fmel::{Access, AccessKind, AccessNames, Action, ActionKind};
+use crate::market::{DataHash, FeedId, Market};
+use crate::time::Timestamp;
+use parking_lot::RawRwLock;
+use parking_lot::lock_api::ArcRwLockReadGuard;
+use rust_decimal::Decimal;
+use std::sync::Arc;
+
+/// What a series id points at.
+#[derive(Clone, Copy)]
+enum Series {
+    Number { feed: FeedId, field: usize },
+    Text { feed: FeedId, field: usize },
+    /// A field the feed does not carry: always missing.
+    Absent { feed: FeedId },
+}
+
+impl Series {
+    fn feed(self) -> FeedId {
+        match self {
+            Series::Number { feed, .. } | Series::Text { feed, .. } | Series::Absent { feed } => feed,
+        }
+    }
+}
+
+/// What the agent did during one call: its reads, its orders, its rationale.
+#[derive(Default)]
+pub struct CallLog {
+    seq: u32,
+    pub accesses: Vec<Access>,
+    pub actions: Vec<Action>,
+    pub rationale: Option<String>,
+}
+
+impl CallLog {
+    /// Sequence numbers count within a decision point, across its calls.
+    pub fn new_decision(&mut self) {
+        self.seq = 0;
+    }
+
+    /// Takes what the last call did, keeping the sequence running.
+    pub fn take(&mut self) -> (Vec<Access>, Vec<Action>, Option<String>) {
+        (std::mem::take(&mut self.accesses), std::mem::take(&mut self.actions), self.rationale.take())
+    }
+
+    fn next_seq(&mut self) -> u32 {
+        let seq = self.seq;
+        self.seq += 1;
+        seq
+    }
+
+    #[inline]
+    fn access(&mut self, kind: AccessKind) {
+        let seq = self.next_seq();
+        self.accesses.push(Access { seq, kind });
+    }
+}
+
+/// The agent's view of the host, kept in its store.
+pub struct HostState {
+    /// The market, read-locked for the duration of each call into the agent.
+    market: Option<ArcRwLockReadGuard<RawRwLock, Market>>,
+    series: Vec<Series>,
+    names: Arc<AccessNames>,
+    pub log: CallLog,
+    pub broker: Box<dyn Broker>,
+}
+
+fn trap(message: String) -> wasmtime::Error {
+    wasmtime::Error::msg(message)
+}
+
+impl HostState {
+    pub fn new(market: &Market, broker: Box<dyn Broker>) -> Self {
+        let names = AccessNames { feeds: market.feeds().iter().map(|f| f.schema.symbol.clone()).collect(), ..Default::default() };
+        Self { market: None, series: Vec::new(), names: Arc::new(names), log: CallLog::default(), broker }
+    }
+
+    pub fn lock_market(&mut self, guard: ArcRwLockReadGuard<RawRwLock, Market>) {
+        self.market = Some(guard);
+    }
+
+    pub fn unlock_market(&mut self) {
+        self.market = None;
+    }
+
+    fn market(&self) -> &Market {
+        self.market.as_deref().expect("the market is locked during every call into the agent")
+    }
+
+    pub fn names(&self) -> &Arc<AccessNames> {
+        &self.names
+    }
+
+    /// The current bar hash of every feed the logged reads touched, in order of first read.
+    pub fn data_hashes(&self, market: &Market) -> Vec<(FeedId, Option<DataHash>)> {
+        let mut hashes: Vec<(FeedId, Option<DataHash>)> = Vec::new();
+        for access in &self.log.accesses {
+            let series = match access.kind {
+                AccessKind::Number { series, .. } | AccessKind::Window { series, .. } | AccessKind::Text { series, .. } => series,
+                _ => continue,
+            };
+            let feed = self.series[series as usize].feed();
+            if !hashes.iter().any(|(f, _)| *f == feed) {
+                hashes.push((feed, market.feed(feed).current.map(|bar| bar.hash)));
+            }
+        }
+        hashes
+    }
+
+    fn feed_id(&self, feed: u32) -> wasmtime::Result<FeedId> {
+        if (feed as usize) < self.market().feeds().len() {
+            Ok(FeedId(feed))
+        } else {
+            Err(trap(format!("unknown feed id {feed}")))
+        }
+    }
+
+    fn resolve(&self, id: u32) -> wasmtime::Result<Series> {
+        self.series.get(id as usize).copied().ok_or_else(|| trap(format!("unknown series id {id}; intern it with market.series first")))
+    }
+
+    fn record(&mut self, kind: ActionKind, symbol: Arc<str>, result: &Result<OrderId, types::OrderError>) {
+        let seq = self.log.next_seq();
+        let (order_id, error) = match result {
+            Ok(id) => (Some(*id), None),
+            Err(e) => (None, Some(order_error_text(e))),
+        };
+        self.log.actions.push(Action { seq, wall_time: Timestamp::now(), kind, symbol, order_id, error });
+    }
+
+}
+
+fn side_from(side: types::Side) -> broker::Side {
+    match side {
+        types::Side::Buy => broker::Side::Buy,
+        types::Side::Sell => broker::Side::Sell,
+    }
+}
+
+/// The order type with its prices as decimals, and the first price that is
+/// not a positive finite number, if any. Bad prices become zero, for the log.
+fn order_type_from(t: &types::OrderType) -> (OrderType, Option<f64>) {
+    let mut bad = None;
+    let mut price = |p: f64| match decimal::from_f64(p).filter(|d| *d > Decimal::ZERO) {
+        Some(d) => d,
+        None => {
+            bad.get_or_insert(p);
+            Decimal::ZERO
+        }
+    };
+    let order_type = match *t {
+        types::OrderType::Market => OrderType::Market,
+        types::OrderType::Limit(p) => OrderType::Limit(price(p)),
+        types::OrderType::Stop(p) => OrderType::Stop(price(p)),
+        types::OrderType::StopLimit(p) => OrderType::StopLimit { stop: price(p.stop), limit: price(p.limit) },
+    };
+    (order_type, bad)
+}
+
+fn time_in_force_from(tif: types::TimeInForce) -> broker::TimeInForce {
+    match tif {
+        types::TimeInForce::Day => broker::TimeInForce::Day,
+        types::TimeInForce::Gtc => broker::TimeInForce::Gtc,
+        types::TimeInForce::Ioc => broker::TimeInForce::Ioc,
+        types::TimeInForce::Fok => broker::TimeInForce::Fok,
+        types::TimeInForce::Opg => broker::TimeInForce::Opg,
+        types::TimeInForce::Cls => broker::TimeInForce::Cls,
+    }
+}
+
+fn broker_error(e: BrokerError) -> types::OrderError {
+    match e {
+        BrokerError::UnknownOrder(id) => types::OrderError::UnknownOrder(id.0),
+        BrokerError::NotOpen(id) => types::OrderError::NotOpen(id.0),
+        BrokerError::Unavailable(reason) => types::OrderError::Unavailable(reason),
+    }
+}
+
+fn order_error_text(e: &types::OrderError) -> String {
+    match e {
+        types::OrderError::UnknownSymbol(m) => format!("unknown-symbol: {m}"),
+        types::OrderError::InvalidQuantity(m) => format!("invalid-quantity: {m}"),
+        types::OrderError::InvalidPrice(m) => format!("invalid-price: {m}"),
+        types::OrderError::UnknownOrder(id) => format!("unknown-order: {id}"),
+        types::OrderError::NotOpen(id) => format!("not-open: {id}"),
+        types::OrderError::LimitExceeded(m) => format!("limit-exceeded: {m}"),
+        types::OrderError::Unavailable(m) => format!("unavailable: {m}"),
+    }
+}
+
+impl types::Host for HostState {}
+
+impl market::Host for HostState {
+    fn feeds(&mut self) -> wasmtime::Result<Vec<types::FeedInfo>> {
+        let strings = |v: &[Arc<str>]| v.iter().map(|s| s.to_string()).collect();
+        Ok(self
+            .market()
+            .feeds()
+            .iter()
+            .enumerate()
+            .map(|(i, f)| types::FeedInfo {
+                id: i as u32,
+                name: f.schema.name.to_string(),
+                symbol: f.schema.symbol.to_string(),
+                fields: strings(&f.schema.fields),
+                text_fields: strings(&f.schema.text_fields),
+            })
+            .collect())
+    }
+
+    fn series(&mut self, feed: u32, field: String) -> wasmtime::Result<Option<u32>> {
+        let Ok(feed) = self.feed_id(feed) else {
+            return Ok(None);
+        };
+        if let Some(id) = self.names.series.iter().position(|(f, name)| *f == feed && **name == *field) {
+            return Ok(Some(id as u32));
+        }
+        let schema = &self.market().feed(feed).schema;
+        let series = match (schema.field_index(&field), schema.text_field_index(&field)) {
+            (Some(field), _) => Series::Number { feed, field },
+            (None, Some(field)) => Series::Text { feed, field },
+            (None, None) => Series::Absent { feed },
+        };
+        self.series.push(series);
+        Arc::make_mut(&mut self.names).series.push((feed, field.into()));
+        Ok(Some(self.series.len() as u32 - 1))
+    }
+
+    #[inline]
+    fn read(&mut self, series: u32, offset: i32) -> wasmtime::Result<f64> {
+        let target = self.resolve(series)?;
+        self.log.access(AccessKind::Number { series, offset });
+        match target {
+            Series::Number { feed, field } => self.market().number(feed, field, offset).map_err(|e| trap(e.to_string())),
+            Series::Text { .. } | Series::Absent { .. } => Ok(f64::NAN),
+        }
+    }
+
+    fn window(&mut self, series: u32, len: u32) -> wasmtime::Result<Vec<f64>> {
+        let target = self.resolve(series)?;
+        self.log.access(AccessKind::Window { series, len });
+        let mut out = Vec::new();
+        if let Series::Number { feed, field } = target {
+            self.market().window(feed, field, len, &mut out).map_err(|e| trap(e.to_string()))?;
+        }
+        Ok(out)
+    }
+
+    fn read_text(&mut self, series: u32, offset: i32) -> wasmtime::Result<Option<String>> {
+        let target = self.resolve(series)?;
+        self.log.access(AccessKind::Text { series, offset });
+        match target {
+            Series::Text { feed, field } => {
+                Ok(self.market().text(feed, field, offset).map_err(|e| trap(e.to_string()))?.map(|t| t.to_string()))
+            }
+            Series::Number { .. } | Series::Absent { .. } => Ok(None),
+        }
+    }
+
+    fn bar_count(&mut self, feed: u32) -> wasmtime::Result<u64> {
+        let feed = self.feed_id(feed)?;
+        Ok(self.market().feed(feed).count)
+    }
+
+    fn updated(&mut self, feed: u32) -> wasmtime::Result<bool> {
+        let feed = self.feed_id(feed)?;
+        Ok(self.market().updated(feed))
+    }
+}
+
+impl portfolio::Host for HostState {
+    fn cash(&mut self) -> wasmtime::Result<f64> {
+        self.log.access(AccessKind::Cash);
+        Ok(decimal::to_f64(self.broker.cash()))
+    }
+
+    fn value(&mut self) -> wasmtime::Result<f64> {
+        self.log.access(AccessKind::Value);
+        Ok(decimal::to_f64(self.broker.value()))
+    }
+
+    fn position(&mut self, symbol: String) -> wasmtime::Result<f64> {
+        let field = format!("position.{symbol}");
+        let index = match self.names.position_fields.iter().position(|f| **f == *field) {
+            Some(i) => i,
+            None => {
+                Arc::make_mut(&mut self.names).position_fields.push(field.into());
+                self.names.position_fields.len() - 1
+            }
+        };
+        self.log.access(AccessKind::Position { symbol: index as u32 });
+        Ok(decimal::to_f64(self.broker.position(&symbol)))
+    }
+}
+
+impl orders::Host for HostState {
+    fn submit(&mut self, request: types::OrderRequest) -> wasmtime::Result<Result<u64, types::OrderError>> {
+        let (order_type, bad_price) = order_type_from(&request.order_type);
+        let qty = decimal::from_f64(request.qty);
+        let (side, time_in_force) = (side_from(request.side), time_in_force_from(request.time_in_force));
+        let client_order_id = request.client_order_id;
+        let market = self.market();
+        let feed = market.feed_by_symbol(&request.symbol);
+        let symbol: Arc<str> = feed.map_or_else(|| request.symbol.as_str().into(), |f| market.feed(f).schema.symbol.clone());
+        let result = match (feed, qty.filter(|q| *q > Decimal::ZERO), bad_price) {
+            (None, ..) => Err(types::OrderError::UnknownSymbol(format!("no feed carries {}", request.symbol))),
+            (_, None, _) => Err(types::OrderError::InvalidQuantity(format!(
+                "quantity must be a positive finite number, got {}; the side gives the direction",
+                request.qty
+            ))),
+            (_, _, Some(p)) => Err(types::OrderError::InvalidPrice(format!("price must be a positive finite number, got {p}"))),
+            (Some(feed), Some(qty), None) => self
+                .broker
+                .submit(OrderRequest {
+                    feed,
+                    symbol: symbol.clone(),
+                    side,
+                    qty,
+                    order_type,
+                    time_in_force,
+                    client_order_id: client_order_id.clone(),
+                })
+                .map_err(broker_error),
+        };
+        let action = ActionKind::Submit { side, qty: qty.unwrap_or_default(), order_type, time_in_force, client_order_id };
+        self.record(action, symbol, &result);
+        Ok(result.map(|id| id.0))
+    }
+
+    fn cancel(&mut self, id: u64) -> wasmtime::Result<Result<(), types::OrderError>> {
+        let symbol = self.broker.open_orders().into_iter().find(|o| o.id.0 == id).map(|o| o.request.symbol);
+        let result = self.broker.cancel(OrderId(id), "canceled by the agent").map_err(broker_error);
+        let logged = result.clone().map(|()| OrderId(id));
+        self.record(ActionKind::Cancel, symbol.unwrap_or_else(|| "".into()), &logged);
+        Ok(result)
+    }
+}
+
+impl decision::Host for HostState {
+    fn explain(&mut self, text: String) -> wasmtime::Result<()> {
+        match &mut self.log.rationale {
+            Some(rationale) => {
+                rationale.push_str("; ");
+                rationale.push_str(&text);
+            }
+            None => self.log.rationale = Some(text),
+        }
+        Ok(())
+    }
+}
