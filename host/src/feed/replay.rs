@@ -33,7 +33,7 @@ enum Format {
 }
 
 enum Rows {
-    Csv { layout: CsvLayout, feed: FeedId, splitter: LineSplitter },
+    Csv { layout: CsvLayout, feed: FeedId, splitter: Box<LineSplitter> },
     /// Feeds by symbol, each with its field indices by name.
     Jsonl { stem: String, feeds: HashMap<String, JsonlFeed> },
 }
@@ -176,7 +176,7 @@ impl ReplayFeed {
         }
         let id = FeedId(self.schemas.len() as u32);
         self.schemas.push(schema);
-        Ok((Rows::Csv { layout, feed: id, splitter }, DataHash(hasher.finalize().into()), rows))
+        Ok((Rows::Csv { layout, feed: id, splitter: Box::new(splitter) }, DataHash(hasher.finalize().into()), rows))
     }
 
     /// Learns every symbol and field, and hashes the file.

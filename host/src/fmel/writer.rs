@@ -91,7 +91,6 @@ fn write_loop(rx: Receiver<DecisionRecord>, mut sink: Box<dyn DecisionSink>, pol
             Err(RecvTimeoutError::Timeout) => flush(&mut batch, &mut deadline)?,
             Err(RecvTimeoutError::Disconnected) => {
                 flush(&mut batch, &mut deadline)?;
-                drop(flush);
                 sink.close()?;
                 return Ok(written);
             }
