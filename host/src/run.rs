@@ -3,12 +3,13 @@
 //! Shutdown goes in order: the feed stops, each agent gets `on-stop`, the
 //! brokers give their final state, and the FMEL writer flushes last.
 
+use crate::broker::Broker;
 use crate::config::RunConfig;
 use crate::feed::FeedError;
-use crate::fmel::writer::{BatchPolicy, FmelWriter, WriterStopped};
+use crate::fmel::writer::{BatchPolicy, FmelWriter, RecordSender, WriterStopped};
 use crate::fmel::{FMEL_VERSION, SessionHeader, SinkError};
-use crate::market::Market;
-use crate::runtime::{LoadError, Runtime, WIT_PACKAGE};
+use crate::market::{DecisionPoint, Market};
+use crate::runtime::{AgentComponent, LoadError, Runtime, WIT_PACKAGE};
 use crate::session::{AgentReport, Session, SessionSetup};
 use indicatif::{ProgressBar, ProgressStyle};
 use parking_lot::RwLock;
@@ -52,6 +53,9 @@ impl RunReport {
     }
 }
 
+/// Decision points the feed may read ahead of the agents.
+const READ_AHEAD: usize = 64;
+
 pub async fn run(config: &RunConfig, runtime: &Runtime, shutdown: impl Future<Output = ()>) -> Result<RunReport, RunError> {
     let started = Instant::now();
     if config.agents.is_empty() {
@@ -64,31 +68,45 @@ pub async fn run(config: &RunConfig, runtime: &Runtime, shutdown: impl Future<Ou
         .collect::<Result<Vec<_>, _>>()?;
     let mut feed = config.feed.open()?;
     let schemas = feed.schemas().to_vec();
-    let market = Arc::new(RwLock::new(Market::new(schemas.clone(), config.history_bars)));
     let ids: Vec<&str> = config.agents.iter().map(|a| a.id.as_str()).collect();
     let writer = FmelWriter::spawn(config.fmel.open(&ids)?, BatchPolicy::default());
 
-    let mut sessions = Vec::with_capacity(config.agents.len());
-    for (index, (agent, component)) in config.agents.iter().zip(&components).enumerate() {
-        let header = SessionHeader {
-            fmel_version: FMEL_VERSION,
-            agent_path: agent.path.display().to_string(),
-            agent_sha256: component.sha256,
-            wit_version: WIT_PACKAGE,
-            host_version: env!("CARGO_PKG_VERSION"),
+    let setups: Vec<SessionSetup> = config
+        .agents
+        .iter()
+        .zip(&components)
+        .enumerate()
+        .map(|(index, (agent, component))| SessionSetup {
+            index: index as u32,
+            agent_id: agent.id.clone(),
             params: agent.params.clone(),
             seed: config.seed,
-            data: feed.sources().to_vec(),
-        };
-        let setup = SessionSetup { index: index as u32, agent_id: agent.id.clone(), params: agent.params.clone(), seed: config.seed, header };
-        let session = Session::start(component, setup, market.clone(), config.broker.account(&schemas), writer.sender());
-        match session {
-            Ok(session) => sessions.push(session),
-            Err(stopped) => return Err(writer_failed(writer, stopped)),
-        }
-    }
+            header: SessionHeader {
+                fmel_version: FMEL_VERSION,
+                agent_path: agent.path.display().to_string(),
+                agent_sha256: component.sha256,
+                wit_version: WIT_PACKAGE,
+                host_version: env!("CARGO_PKG_VERSION"),
+                params: agent.params.clone(),
+                seed: config.seed,
+                data: feed.sources().to_vec(),
+            },
+        })
+        .collect();
 
-    let progress = progress_bar(feed.expected_bars());
+    // Agents run on a blocking thread: their calls are CPU-bound, and WASI's
+    // synchronous host calls must not run inside an async task.
+    let (points, incoming) = tokio::sync::mpsc::channel::<DecisionPoint>(READ_AHEAD);
+    let agents = AgentThread {
+        market: Arc::new(RwLock::new(Market::new(schemas.clone(), config.history_bars))),
+        accounts: setups.iter().map(|_| config.broker.account(&schemas)).collect(),
+        setups,
+        components,
+        sender: writer.sender(),
+        progress: progress_bar(feed.expected_bars()),
+    };
+    let agents = tokio::task::spawn_blocking(move || agents.run(incoming));
+
     let (mut bars, mut decision_points, mut interrupted, mut feed_error) = (0u64, 0u64, false, None);
     tokio::pin!(shutdown);
     loop {
@@ -107,29 +125,21 @@ pub async fn run(config: &RunConfig, runtime: &Runtime, shutdown: impl Future<Ou
                 break;
             }
         };
-        let n = point.bars.len() as u64;
-        market.write().advance(point);
-        for session in &mut sessions {
-            if let Err(stopped) = session.on_decision() {
-                return Err(writer_failed(writer, stopped));
-            }
-        }
-        bars += n;
+        bars += point.bars.len() as u64;
         decision_points += 1;
-        progress.inc(n);
+        if points.send(point).await.is_err() {
+            break; // The agent thread stopped; its result says why.
+        }
     }
-    progress.finish_and_clear();
+    drop(points);
     if interrupted {
         tracing::warn!("interrupted after {decision_points} decision points; stopping the agents");
     }
-
-    let mut agents = Vec::with_capacity(sessions.len());
-    for mut session in sessions {
-        if let Err(stopped) = session.stop() {
-            return Err(writer_failed(writer, stopped));
-        }
-        agents.push(session.into_report());
-    }
+    let agents = match agents.await {
+        Ok(Ok(agents)) => agents,
+        Ok(Err(stopped)) => return Err(writer_failed(writer, stopped)),
+        Err(e) => return Err(RunError::Runtime(format!("the agent thread failed: {e}"))),
+    };
     let records = writer.finish()?;
     if let Some(e) = feed_error {
         return Err(e.into());
@@ -144,6 +154,42 @@ pub async fn run(config: &RunConfig, runtime: &Runtime, shutdown: impl Future<Ou
         interrupted,
         starting_cash: config.broker.starting_cash(),
     })
+}
+
+/// Everything the agents need, moved onto their thread.
+struct AgentThread {
+    market: Arc<RwLock<Market>>,
+    setups: Vec<SessionSetup>,
+    components: Vec<AgentComponent>,
+    accounts: Vec<Box<dyn Broker>>,
+    sender: RecordSender,
+    progress: ProgressBar,
+}
+
+impl AgentThread {
+    /// Starts every session, runs each decision point through all of them,
+    /// and stops them when the feed ends.
+    fn run(self, mut incoming: tokio::sync::mpsc::Receiver<DecisionPoint>) -> Result<Vec<AgentReport>, WriterStopped> {
+        let mut sessions = Vec::with_capacity(self.setups.len());
+        for ((setup, component), account) in self.setups.into_iter().zip(&self.components).zip(self.accounts) {
+            sessions.push(Session::start(component, setup, self.market.clone(), account, self.sender.clone())?);
+        }
+        while let Some(point) = incoming.blocking_recv() {
+            let bars = point.bars.len() as u64;
+            self.market.write().advance(point);
+            for session in &mut sessions {
+                session.on_decision()?;
+            }
+            self.progress.inc(bars);
+        }
+        self.progress.finish_and_clear();
+        let mut reports = Vec::with_capacity(sessions.len());
+        for mut session in sessions {
+            session.stop()?;
+            reports.push(session.into_report());
+        }
+        Ok(reports)
+    }
 }
 
 /// The writer stopped: its own error says why.
