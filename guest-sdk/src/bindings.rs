@@ -1,3 +1,5 @@
+#![allow(clippy::too_many_arguments)]
+
 //! Raw bindings of `trading:agent@0.1.0`. Agents use the typed API of this
 //! crate instead; these stay reachable only for the export macro.
 

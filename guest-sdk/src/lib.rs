@@ -93,8 +93,8 @@ pub use params::Params;
 /// Everything an agent usually needs.
 pub mod prelude {
     pub use crate::{
-        Agent, Context, Cross, CrossOver, Feed, FeedId, Fill, OrderBuilder, OrderError, OrderId, OrderStatus, OrderUpdate, Params,
-        Series, Side, TimeInForce, export_agent, fsum, sma,
+        Agent, Context, Cross, CrossOver, Feed, FeedId, Fill, OrderBuilder, OrderError, OrderId, OrderStatus, OrderUpdate,
+        Params, Series, Side, TimeInForce, export_agent, fsum, sma,
     };
 }
 
@@ -142,7 +142,7 @@ macro_rules! export_agent {
                 }
             }
 
-            $crate::__private::bindings::__export_agent_world!(__TradingAgentExport with_types_in $crate::__private::bindings);
+    $crate::__private::bindings::__export_agent_world!(__TradingAgentExport with_types_in $crate::__private::bindings);
         };
     };
 }

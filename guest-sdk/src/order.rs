@@ -200,7 +200,8 @@ pub struct OrderUpdate {
 
 impl From<types::OrderUpdate> for OrderUpdate {
     fn from(u: types::OrderUpdate) -> Self {
-        let fill = |f: types::Fill| Fill { price: f.price, qty: f.qty, commission: f.commission, cumulative_qty: f.cumulative_qty };
+        let fill =
+            |f: types::Fill| Fill { price: f.price, qty: f.qty, commission: f.commission, cumulative_qty: f.cumulative_qty };
         OrderUpdate {
             id: OrderId(u.id),
             client_order_id: u.client_order_id,

@@ -68,6 +68,19 @@ pub struct RunArgs {
 }
 
 impl RunArgs {
+    /// Parses the arguments of `trading-host run`, without the program and
+    /// subcommand names.
+    pub fn parse_args<I, T>(args: I) -> Result<RunArgs, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString>,
+    {
+        let argv = ["trading-host".into(), "run".into()].into_iter().chain(args.into_iter().map(Into::into));
+        match Cli::try_parse_from(argv)?.command {
+            Command::Run(args) => Ok(args),
+        }
+    }
+
     pub fn to_config(&self) -> Result<RunConfig, RunError> {
         let mut agents: Vec<AgentConfig> = Vec::new();
         for spec in &self.agents {

@@ -42,9 +42,18 @@ impl serde::Serialize for Normal {
     }
 }
 
-/// Serializes a `Decimal` field as a normalised string.
-pub fn serialize<S: serde::Serializer>(d: &Decimal, s: S) -> Result<S::Ok, S::Error> {
-    s.collect_str(&Normal(*d))
+/// Positions as a JSON object of symbol to normalised quantity, in order.
+pub struct Positions<'a>(pub &'a [(std::sync::Arc<str>, Decimal)]);
+
+impl serde::Serialize for Positions<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(Some(self.0.len()))?;
+        for (symbol, qty) in self.0 {
+            map.serialize_entry(&**symbol, &Normal(*qty))?;
+        }
+        map.end()
+    }
 }
 
 #[cfg(test)]

@@ -27,7 +27,7 @@ pub struct FillReport {
     pub commission: Decimal,
 }
 
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
 pub struct OrderCounts {
     /// Orders the broker took and gave an id.
     pub submitted: u64,

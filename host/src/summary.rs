@@ -1,6 +1,6 @@
 //! The end of a run: the `--summary-json` file and the printed report.
 
-use crate::decimal::Normal;
+use crate::decimal::{Normal, Positions};
 use crate::run::RunReport;
 use crate::session::{AgentReport, FillReport, OrderCounts};
 use serde::ser::SerializeMap;
@@ -78,18 +78,6 @@ impl<'a> AgentJson<'a> {
     }
 }
 
-struct Positions<'a>(&'a [(std::sync::Arc<str>, rust_decimal::Decimal)]);
-
-impl Serialize for Positions<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut map = s.serialize_map(Some(self.0.len()))?;
-        for (symbol, qty) in self.0 {
-            map.serialize_entry(&**symbol, &Normal(*qty))?;
-        }
-        map.end()
-    }
-}
-
 #[derive(Serialize)]
 struct FillJson<'a> {
     symbol: &'a str,
@@ -110,19 +98,6 @@ impl<'a> FillJson<'a> {
             bar_time: f.bar_time,
             commission: Normal(f.commission),
         }
-    }
-}
-
-impl Serialize for OrderCounts {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut map = s.serialize_map(Some(6))?;
-        map.serialize_entry("submitted", &self.submitted)?;
-        map.serialize_entry("filled", &self.filled)?;
-        map.serialize_entry("rejected", &self.rejected)?;
-        map.serialize_entry("canceled", &self.canceled)?;
-        map.serialize_entry("refused", &self.refused)?;
-        map.serialize_entry("open", &self.open)?;
-        map.end()
     }
 }
 

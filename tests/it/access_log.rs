@@ -22,10 +22,14 @@ async fn every_read_is_logged_in_order_with_offsets_and_the_data_hash() {
     let fmel = dir.path().join("fmel");
     let probe = agent("probe");
     let report = run(&[
-        "--agent", probe.to_str().unwrap(),
-        "--data", csv.to_str().unwrap(),
-        "--param", "mode=reads",
-        "--fmel-dir", fmel.to_str().unwrap(),
+        "--agent",
+        probe.to_str().unwrap(),
+        "--data",
+        csv.to_str().unwrap(),
+        "--param",
+        "mode=reads",
+        "--fmel-dir",
+        fmel.to_str().unwrap(),
     ])
     .await
     .unwrap();
@@ -61,7 +65,10 @@ async fn every_read_is_logged_in_order_with_offsets_and_the_data_hash() {
     // Three consecutive single reads fold into one pattern that expands back to them.
     let first = &next[2]["data_accessed"][0]["access_patterns"][0];
     assert_eq!(first, &serde_json::json!({"seq": 0, "field": "close", "indices": [0, -2]}));
-    assert_eq!(next[2]["data_accessed"][0]["access_patterns"][1], serde_json::json!({"seq": 3, "field": "close", "range": [-2, 0]}));
+    assert_eq!(
+        next[2]["data_accessed"][0]["access_patterns"][1],
+        serde_json::json!({"seq": 3, "field": "close", "range": [-2, 0]})
+    );
 
     // What the agent saw is what the data holds.
     assert_eq!(

@@ -59,9 +59,10 @@ async fn a_malformed_csv_row_names_file_and_line_unless_skipped() {
     assert!(err.ends_with("BAD.csv:3: high: not a number: \"x\""), "{err}");
 
     let fmel = fmel_arg(&dir);
-    let report = run(&["--agent", sma.to_str().unwrap(), "--data", csv.to_str().unwrap(), "--fmel-dir", &fmel, "--skip-bad-rows"])
-        .await
-        .unwrap();
+    let report =
+        run(&["--agent", sma.to_str().unwrap(), "--data", csv.to_str().unwrap(), "--fmel-dir", &fmel, "--skip-bad-rows"])
+            .await
+            .unwrap();
     assert_eq!((report.skipped_rows, report.decision_points), (1, 2));
 }
 
@@ -109,11 +110,16 @@ async fn a_panicking_agent_faults_alone_with_an_error_record() {
     let probe = agent("probe");
     let sma = format!("sma={}", agent("sma-crossover").display());
     let report = run(&[
-        "--agent", probe.to_str().unwrap(),
-        "--agent", &sma,
-        "--data", &sample(),
-        "--param", "probe.mode=panic",
-        "--fmel-dir", &fmel,
+        "--agent",
+        probe.to_str().unwrap(),
+        "--agent",
+        &sma,
+        "--data",
+        &sample(),
+        "--param",
+        "probe.mode=panic",
+        "--fmel-dir",
+        &fmel,
     ])
     .await
     .unwrap();
@@ -146,7 +152,12 @@ async fn setup_mistakes_are_refused_with_what_to_fix() {
 
     run(&["--agent", sma, "--data", &sample(), "--fmel-dir", &fmel]).await.unwrap();
     let exists = run(&["--agent", sma, "--data", &sample(), "--fmel-dir", &fmel]).await.unwrap_err();
-    assert!(exists.to_string().ends_with("sma_crossover.jsonl already exists; pass --overwrite to replace it, or choose another --fmel-dir"), "{exists}");
+    assert!(
+        exists
+            .to_string()
+            .ends_with("sma_crossover.jsonl already exists; pass --overwrite to replace it, or choose another --fmel-dir"),
+        "{exists}"
+    );
     run(&["--agent", sma, "--data", &sample(), "--fmel-dir", &fmel, "--overwrite"]).await.unwrap();
 
     let bad_param = run(&["--agent", sma, "--data", &sample(), "--fmel-dir", &fmel, "--param", "fast"]).await.unwrap_err();
@@ -158,9 +169,8 @@ async fn an_init_error_stops_the_agent_with_its_message() {
     let dir = tempfile::tempdir().unwrap();
     let fmel = fmel_arg(&dir);
     let sma = agent("sma-crossover");
-    let report = run(&["--agent", sma.to_str().unwrap(), "--data", &sample(), "--param", "fast=50", "--fmel-dir", &fmel])
-        .await
-        .unwrap();
+    let report =
+        run(&["--agent", sma.to_str().unwrap(), "--data", &sample(), "--param", "fast=50", "--fmel-dir", &fmel]).await.unwrap();
     let fault = report.agents[0].fault.as_ref().expect("init refused the params");
     assert_eq!((fault.kind.as_str(), fault.message.as_str()), ("init-failed", "need 0 < fast < slow, got fast=50 slow=30"));
     let records = records(std::path::Path::new(&fmel), "sma_crossover");

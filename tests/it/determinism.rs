@@ -9,13 +9,7 @@ async fn run_once(fmel: &std::path::Path) {
     let ohlcv = repo("example-agents/data/ohlcv");
     let news = repo("example-agents/data/news");
     let _ = (&sma, &ohlcv);
-    run(&[
-        "--agent", &sentiment,
-        "--data", news.to_str().unwrap(),
-        "--fmel-dir", fmel.to_str().unwrap(),
-    ])
-    .await
-    .unwrap();
+    run(&["--agent", &sentiment, "--data", news.to_str().unwrap(), "--fmel-dir", fmel.to_str().unwrap()]).await.unwrap();
     run(&["--agent", &sma, "--data", ohlcv.to_str().unwrap(), "--fmel-dir", fmel.to_str().unwrap()]).await.unwrap();
 }
 

@@ -12,10 +12,14 @@ async fn sma_crossover_trades_two_symbols_and_logs_every_decision() {
     let sma = agent("sma-crossover");
     let data = repo("example-agents/data/ohlcv");
     let report = run(&[
-        "--agent", sma.to_str().unwrap(),
-        "--data", data.to_str().unwrap(),
-        "--fmel-dir", fmel.to_str().unwrap(),
-        "--summary-json", summary.to_str().unwrap(),
+        "--agent",
+        sma.to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+        "--fmel-dir",
+        fmel.to_str().unwrap(),
+        "--summary-json",
+        summary.to_str().unwrap(),
     ])
     .await
     .unwrap();
@@ -52,7 +56,8 @@ async fn sma_crossover_trades_two_symbols_and_logs_every_decision() {
     let times: Vec<&str> = fills.iter().map(|f| f["bar_time"].as_str().unwrap()).collect();
     assert!(times.windows(2).all(|w| w[0] <= w[1]), "fills sorted by bar time");
     let traded: std::collections::BTreeSet<&str> = fills.iter().map(|f| f["symbol"].as_str().unwrap()).collect();
-    let positions: std::collections::BTreeSet<&str> = agent["positions"].as_object().unwrap().keys().map(String::as_str).collect();
+    let positions: std::collections::BTreeSet<&str> =
+        agent["positions"].as_object().unwrap().keys().map(String::as_str).collect();
     assert_eq!(traded, positions, "every traded symbol has a position, zero included");
 }
 
@@ -62,14 +67,16 @@ async fn sentiment_trader_reads_dynamic_and_text_fields_from_jsonl() {
     let fmel = dir.path().join("fmel");
     let trader = agent("sentiment-trader");
     let data = repo("example-agents/data/news");
-    let report = run(&["--agent", trader.to_str().unwrap(), "--data", data.to_str().unwrap(), "--fmel-dir", fmel.to_str().unwrap()])
-        .await
-        .unwrap();
+    let report =
+        run(&["--agent", trader.to_str().unwrap(), "--data", data.to_str().unwrap(), "--fmel-dir", fmel.to_str().unwrap()])
+            .await
+            .unwrap();
     assert!(report.agents[0].fault.is_none());
     assert!(!report.agents[0].fills.is_empty(), "the sample news makes it trade");
 
     let records = records(&fmel, "sentiment_trader");
-    let buys: Vec<&Value> = stage(&records, "NEXT").into_iter().filter(|r| r["action"].as_str().unwrap().contains("BUY")).collect();
+    let buys: Vec<&Value> =
+        stage(&records, "NEXT").into_iter().filter(|r| r["action"].as_str().unwrap().contains("BUY")).collect();
     assert!(!buys.is_empty());
     let buy = buys[0];
     assert_eq!(buy["actions"][0]["order_type"], "LIMIT");

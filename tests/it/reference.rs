@@ -12,13 +12,20 @@ async fn cross_check(data: &str, expected: &str) {
     let agent = format!("sma-crossover={}", agent("sma-crossover").display());
     let data = fixture(&format!("reference/{data}"));
     let report = run(&[
-        "--agent", &agent,
-        "--data", data.to_str().unwrap(),
-        "--cash", "1000000",
-        "--commission", "0.001",
-        "--param", "size=100",
-        "--fmel-dir", dir.path().join("fmel").to_str().unwrap(),
-        "--summary-json", summary.to_str().unwrap(),
+        "--agent",
+        &agent,
+        "--data",
+        data.to_str().unwrap(),
+        "--cash",
+        "1000000",
+        "--commission",
+        "0.001",
+        "--param",
+        "size=100",
+        "--fmel-dir",
+        dir.path().join("fmel").to_str().unwrap(),
+        "--summary-json",
+        summary.to_str().unwrap(),
     ])
     .await
     .unwrap();
@@ -29,7 +36,8 @@ async fn cross_check(data: &str, expected: &str) {
     let want: Value = serde_json::from_slice(&std::fs::read(fixture(&format!("reference/{expected}"))).unwrap()).unwrap();
 
     let fill = |f: &Value| {
-        ["symbol", "side", "qty", "price", "bar_time", "commission"].map(|k| f[k].as_str().unwrap_or_else(|| panic!("{k} in {f}")).to_owned())
+        ["symbol", "side", "qty", "price", "bar_time", "commission"]
+            .map(|k| f[k].as_str().unwrap_or_else(|| panic!("{k} in {f}")).to_owned())
     };
     let got_fills: Vec<_> = got["fills"].as_array().unwrap().iter().map(fill).collect();
     let want_fills: Vec<_> = want["fills"].as_array().unwrap().iter().map(fill).collect();

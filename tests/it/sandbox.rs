@@ -11,11 +11,16 @@ async fn sandbox_report(seed: &str) -> String {
     let fmel = dir.path().join("fmel");
     let probe = agent("probe");
     run(&[
-        "--agent", probe.to_str().unwrap(),
-        "--data", csv.to_str().unwrap(),
-        "--param", "mode=sandbox",
-        "--seed", seed,
-        "--fmel-dir", fmel.to_str().unwrap(),
+        "--agent",
+        probe.to_str().unwrap(),
+        "--data",
+        csv.to_str().unwrap(),
+        "--param",
+        "mode=sandbox",
+        "--seed",
+        seed,
+        "--fmel-dir",
+        fmel.to_str().unwrap(),
     ])
     .await
     .unwrap();

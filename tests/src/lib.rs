@@ -1,10 +1,9 @@
 //! Helpers for the end-to-end tests: where the agents and fixtures are, and
 //! running the host in-process the way the command line does.
 
-use clap::Parser;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use trading_host::cli::{Cli, Command, RunArgs, run_command};
+use trading_host::cli::{RunArgs, run_command};
 use trading_host::run::RunReport;
 
 /// A component built by build.rs, by crate name: `sma-crossover`.
@@ -22,17 +21,10 @@ pub fn repo(path: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(path)
 }
 
-/// `trading-host run` arguments, parsed as the command line would.
-pub fn run_args(args: &[&str]) -> RunArgs {
-    let argv = ["trading-host", "run"].iter().chain(args);
-    match Cli::try_parse_from(argv).unwrap_or_else(|e| panic!("bad test arguments: {e}")).command {
-        Command::Run(args) => args,
-    }
-}
-
-/// Runs the host in-process with command-line arguments.
+/// Runs the host in-process with `trading-host run` arguments.
 pub async fn run(args: &[&str]) -> anyhow::Result<RunReport> {
-    run_command(&run_args(args), std::future::pending()).await
+    let args = RunArgs::parse_args(args).unwrap_or_else(|e| panic!("bad test arguments: {e}"));
+    run_command(&args, std::future::pending()).await
 }
 
 /// The records of one agent's FMEL file.

@@ -48,7 +48,12 @@ impl Agent for SmaCrossover {
             }
             match self.crosses[i].update(fast, slow) {
                 Some(Cross::Up) if feed.position() == 0.0 => {
-                    ctx.explain(format!("{}: SMA{} {fast:.4} crossed above SMA{} {slow:.4}", feed.symbol(), self.fast, self.slow));
+                    ctx.explain(format!(
+                        "{}: SMA{} {fast:.4} crossed above SMA{} {slow:.4}",
+                        feed.symbol(),
+                        self.fast,
+                        self.slow
+                    ));
                     if let Err(e) = feed.buy(self.size).submit() {
                         eprintln!("buy {} refused: {e}", feed.symbol());
                     }
@@ -56,7 +61,12 @@ impl Agent for SmaCrossover {
                 Some(Cross::Down) => {
                     let held = feed.position();
                     if held > 0.0 {
-                        ctx.explain(format!("{}: SMA{} {fast:.4} crossed below SMA{} {slow:.4}", feed.symbol(), self.fast, self.slow));
+                        ctx.explain(format!(
+                            "{}: SMA{} {fast:.4} crossed below SMA{} {slow:.4}",
+                            feed.symbol(),
+                            self.fast,
+                            self.slow
+                        ));
                         if let Err(e) = feed.sell(held).submit() {
                             eprintln!("sell {} refused: {e}", feed.symbol());
                         }

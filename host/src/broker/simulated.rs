@@ -263,12 +263,8 @@ impl Broker for SimulatedBroker {
     }
 
     fn value(&self) -> Decimal {
-        let held: Decimal = self
-            .positions
-            .iter()
-            .zip(&self.last_close)
-            .map(|(qty, close)| close.map_or(Decimal::ZERO, |c| *qty * c))
-            .sum();
+        let held: Decimal =
+            self.positions.iter().zip(&self.last_close).map(|(qty, close)| close.map_or(Decimal::ZERO, |c| *qty * c)).sum();
         self.cash + held
     }
 
@@ -277,17 +273,11 @@ impl Broker for SimulatedBroker {
     }
 
     fn positions(&self) -> Vec<(Arc<str>, Decimal)> {
-        (0..self.symbols.len())
-            .filter(|&i| self.traded[i])
-            .map(|i| (self.symbols[i].clone(), self.positions[i]))
-            .collect()
+        (0..self.symbols.len()).filter(|&i| self.traded[i]).map(|i| (self.symbols[i].clone(), self.positions[i])).collect()
     }
 
     fn open_orders(&self) -> Vec<OpenOrder> {
-        self.orders
-            .iter()
-            .map(|o| OpenOrder { id: o.id, request: o.request.clone(), filled_qty: Decimal::ZERO })
-            .collect()
+        self.orders.iter().map(|o| OpenOrder { id: o.id, request: o.request.clone(), filled_qty: Decimal::ZERO }).collect()
     }
 }
 
@@ -307,7 +297,14 @@ mod tests {
         let prices = Ohlc { open: d(open), high: d(high), low: d(low), close: d(close) };
         DecisionPoint {
             time: Timestamp(t),
-            bars: vec![Bar { feed: FeedId(0), time: Timestamp(t), numbers: vec![], texts: vec![], prices, hash: DataHash::default() }],
+            bars: vec![Bar {
+                feed: FeedId(0),
+                time: Timestamp(t),
+                numbers: vec![],
+                texts: vec![],
+                prices,
+                hash: DataHash::default(),
+            }],
         }
     }
 

@@ -72,11 +72,7 @@ impl CsvLayout {
                 numbers[field] = cell.parse().map_err(|_| format!("{name}: not a number: {cell:?}"))?;
             }
         }
-        let texts = self
-            .texts
-            .iter()
-            .map(|&(column, _)| Some(cells[column]).filter(|c| !c.is_empty()).map(Arc::from))
-            .collect();
+        let texts = self.texts.iter().map(|&(column, _)| Some(cells[column]).filter(|c| !c.is_empty()).map(Arc::from)).collect();
         let [open, high, low, close] = prices;
         Ok(Bar { feed, time, numbers, texts, prices: Ohlc { open, high, low, close }, hash })
     }

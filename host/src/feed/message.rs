@@ -145,7 +145,17 @@ mod tests {
         let names: Vec<&str> = m.numbers.iter().map(|(n, _)| n.as_str()).collect();
         assert_eq!(
             names,
-            ["open", "high", "low", "close", "volume", "rsi", "sentiment_score", "latest_news_sentiment", "latest_news_relevance"]
+            [
+                "open",
+                "high",
+                "low",
+                "close",
+                "volume",
+                "rsi",
+                "sentiment_score",
+                "latest_news_sentiment",
+                "latest_news_relevance"
+            ]
         );
         assert_eq!(m.numbers[7].1, 0.75);
         assert_eq!(m.texts, [("latest_news_headline".to_string(), "Acme beats".to_string())]);
@@ -168,7 +178,10 @@ mod tests {
             (r#"[1,2]"#, "not a JSON object"),
             (r#"{"timestamp":"2024-01-01","open":1,"high":1,"low":1,"close":1}"#, "missing volume"),
             (r#"{"timestamp":"2024-01-01","open":"x","high":1,"low":1,"close":1,"volume":1}"#, "open: not a number"),
-            (r#"{"timestamp":"2024-01-01","open":1,"high":1,"low":1,"close":1,"volume":1,"tags":[1]}"#, "tags: arrays are not supported"),
+            (
+                r#"{"timestamp":"2024-01-01","open":1,"high":1,"low":1,"close":1,"volume":1,"tags":[1]}"#,
+                "tags: arrays are not supported",
+            ),
             (r#"{"timestamp":17,"open":1}"#, "timestamp must be a string"),
             (r#"{"timestamp":"soon","open":1}"#, "bad timestamp"),
         ];

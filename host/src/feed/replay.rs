@@ -33,9 +33,16 @@ enum Format {
 }
 
 enum Rows {
-    Csv { layout: CsvLayout, feed: FeedId, splitter: Box<LineSplitter> },
+    Csv {
+        layout: CsvLayout,
+        feed: FeedId,
+        splitter: Box<LineSplitter>,
+    },
     /// Feeds by symbol, each with its field indices by name.
-    Jsonl { stem: String, feeds: HashMap<String, JsonlFeed> },
+    Jsonl {
+        stem: String,
+        feeds: HashMap<String, JsonlFeed>,
+    },
 }
 
 struct JsonlFeed {
@@ -72,10 +79,8 @@ impl Lines {
     fn next(&mut self, path: &str, mut raw: impl FnMut(&[u8])) -> Result<Option<(u64, &str)>, FeedError> {
         loop {
             self.buf.clear();
-            let n = self
-                .reader
-                .read_until(b'\n', &mut self.buf)
-                .map_err(|source| FeedError::Io { path: path.to_owned(), source })?;
+            let n =
+                self.reader.read_until(b'\n', &mut self.buf).map_err(|source| FeedError::Io { path: path.to_owned(), source })?;
             if n == 0 {
                 return Ok(None);
             }
@@ -88,8 +93,11 @@ impl Lines {
             if self.buf[..end].iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
-            let line = std::str::from_utf8(&self.buf[..end])
-                .map_err(|_| FeedError::BadRow { path: path.to_owned(), line: self.number, message: "not UTF-8".into() })?;
+            let line = std::str::from_utf8(&self.buf[..end]).map_err(|_| FeedError::BadRow {
+                path: path.to_owned(),
+                line: self.number,
+                message: "not UTF-8".into(),
+            })?;
             return Ok(Some((self.number, line)));
         }
     }
@@ -108,14 +116,8 @@ impl ReplayFeed {
     /// symbol is its stem unless a JSONL line names one.
     pub fn open(paths: &[PathBuf], skip_bad_rows: bool) -> Result<Self, FeedError> {
         let files = list_files(paths)?;
-        let mut feed = Self {
-            sources: Vec::new(),
-            schemas: Vec::new(),
-            provenance: Vec::new(),
-            rows: 0,
-            skip_bad_rows,
-            skipped: 0,
-        };
+        let mut feed =
+            Self { sources: Vec::new(), schemas: Vec::new(), provenance: Vec::new(), rows: 0, skip_bad_rows, skipped: 0 };
         let mut owner: HashMap<Arc<str>, String> = HashMap::new();
         for (path, format) in files {
             let display = path.display().to_string();
@@ -403,7 +405,9 @@ mod tests {
     #[tokio::test]
     async fn jsonl_symbols_come_from_the_line_or_the_file_name() {
         let dir = tempfile::tempdir().unwrap();
-        let bar = |extra: &str| format!(r#"{{"timestamp":"2024-01-01T00:00:00Z","open":1,"high":1,"low":1,"close":1,"volume":1{extra}}}"#);
+        let bar = |extra: &str| {
+            format!(r#"{{"timestamp":"2024-01-01T00:00:00Z","open":1,"high":1,"low":1,"close":1,"volume":1{extra}}}"#)
+        };
         let multi = format!("{}\n{}\n", bar(r#","symbol":"X","rsi":50"#), bar(r#","symbol":"Y","news":{"headline":"hi"}"#));
         let path = write(dir.path(), "mixed.jsonl", &multi);
         let plain = write(dir.path(), "ZZ.jsonl", &format!("{}\n", bar("")));
@@ -421,7 +425,8 @@ mod tests {
     #[tokio::test]
     async fn bad_rows_name_file_and_line_or_are_skipped_and_counted() {
         let dir = tempfile::tempdir().unwrap();
-        let text = format!("{HEADER}2024-01-01 00:00:00,1,1,1,1,1\n2024-01-01 00:01:00,1,oops,1,1,1\n2024-01-01 00:02:00,1,1,1,1,1\n");
+        let text =
+            format!("{HEADER}2024-01-01 00:00:00,1,1,1,1,1\n2024-01-01 00:01:00,1,oops,1,1,1\n2024-01-01 00:02:00,1,1,1,1,1\n");
         let path = write(dir.path(), "A.csv", &text);
         let mut feed = ReplayFeed::open(std::slice::from_ref(&path), false).unwrap();
         let err = drain(&mut feed).await.unwrap_err().to_string();
@@ -453,7 +458,11 @@ mod tests {
         let err = ReplayFeed::open(&[txt], false).err().unwrap().to_string();
         assert!(err.ends_with("A.txt: unknown data format; use a .csv or .jsonl file"), "{err}");
         let a = write(dir.path(), "A.csv", &format!("{HEADER}2024-01-01,1,1,1,1,1\n"));
-        let b = write(dir.path(), "A.jsonl", "{\"timestamp\":\"2024-01-01\",\"open\":1,\"high\":1,\"low\":1,\"close\":1,\"volume\":1}\n");
+        let b = write(
+            dir.path(),
+            "A.jsonl",
+            "{\"timestamp\":\"2024-01-01\",\"open\":1,\"high\":1,\"low\":1,\"close\":1,\"volume\":1}\n",
+        );
         let err = ReplayFeed::open(&[a, b], false).err().unwrap().to_string();
         assert!(err.starts_with("symbol A comes from both"), "{err}");
     }

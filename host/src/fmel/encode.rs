@@ -2,10 +2,9 @@
 
 use super::{Access, AccessKind, Action, ActionKind, DecisionRecord, Detail, Fault, SessionHeader, Stage};
 use crate::broker::{OpenOrder, OrderEvent, OrderStatus, OrderType};
-use crate::decimal::Normal;
+use crate::decimal::{Normal, Positions};
 use crate::market::{DataHash, FeedId};
 use crate::time::Timestamp;
-use rust_decimal::Decimal;
 use serde::ser::{SerializeMap, SerializeSeq};
 use serde::{Serialize, Serializer};
 use std::fmt;
@@ -160,18 +159,6 @@ impl<'a> ActionJson<'a> {
             json.client_order_id = client_order_id.as_deref();
         }
         json
-    }
-}
-
-struct Positions<'a>(&'a [(std::sync::Arc<str>, Decimal)]);
-
-impl Serialize for Positions<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut map = s.serialize_map(Some(self.0.len()))?;
-        for (symbol, qty) in self.0 {
-            map.serialize_entry(&**symbol, &Normal(*qty))?;
-        }
-        map.end()
     }
 }
 
@@ -343,7 +330,13 @@ fn groups(r: &DecisionRecord) -> Vec<Group<'_>> {
             None => {
                 let symbol = feed.map_or(PORTFOLIO, |f| &*names.feeds[f.index()]);
                 let data_hash = feed.and_then(|f| r.data_hashes.iter().find(|(id, _)| *id == f).and_then(|(_, h)| *h));
-                groups.push(Group { symbol, data_hash, fields_accessed: Vec::new(), access_patterns: Patterns(Vec::new()), feed });
+                groups.push(Group {
+                    symbol,
+                    data_hash,
+                    fields_accessed: Vec::new(),
+                    access_patterns: Patterns(Vec::new()),
+                    feed,
+                });
                 groups.last_mut().expect("just pushed")
             }
         };

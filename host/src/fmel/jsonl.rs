@@ -55,9 +55,7 @@ impl DecisionSink for JsonlSink {
     fn write_batch(&mut self, batch: &Batch) -> Result<(), SinkError> {
         for (session, json) in batch.records() {
             let (path, file) = &mut self.files[session as usize];
-            file.write_all(json)
-                .and_then(|()| file.write_all(b"\n"))
-                .map_err(|source| io_error(path, source))?;
+            file.write_all(json).and_then(|()| file.write_all(b"\n")).map_err(|source| io_error(path, source))?;
             self.touched[session as usize] = true;
         }
         self.flush_touched()

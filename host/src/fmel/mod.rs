@@ -51,13 +51,24 @@ pub struct Access {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AccessKind {
-    Number { series: u32, offset: i32 },
-    Window { series: u32, len: u32 },
-    Text { series: u32, offset: i32 },
+    Number {
+        series: u32,
+        offset: i32,
+    },
+    Window {
+        series: u32,
+        len: u32,
+    },
+    Text {
+        series: u32,
+        offset: i32,
+    },
     Cash,
     Value,
     /// Index into [`AccessNames::position_fields`].
-    Position { symbol: u32 },
+    Position {
+        symbol: u32,
+    },
 }
 
 /// Names behind the ids in [`Access`]; grows when the agent interns more.
@@ -123,9 +134,14 @@ pub enum Detail {
     None,
     Header(Box<SessionHeader>),
     Order(OrderEvent),
-    Stop { open_orders: Vec<OpenOrder> },
+    Stop {
+        open_orders: Vec<OpenOrder>,
+    },
     /// The fault, and the orders canceled because of it.
-    Error { fault: Fault, canceled: Vec<OpenOrder> },
+    Error {
+        fault: Fault,
+        canceled: Vec<OpenOrder>,
+    },
 }
 
 #[derive(Clone, Debug)]

@@ -15,10 +15,18 @@ use std::sync::Arc;
 /// What a series id points at.
 #[derive(Clone, Copy)]
 enum Series {
-    Number { feed: FeedId, field: usize },
-    Text { feed: FeedId, field: usize },
+    Number {
+        feed: FeedId,
+        field: usize,
+    },
+    Text {
+        feed: FeedId,
+        field: usize,
+    },
     /// A field the feed does not carry: always missing.
-    Absent { feed: FeedId },
+    Absent {
+        feed: FeedId,
+    },
 }
 
 impl Series {
@@ -123,7 +131,10 @@ impl HostState {
     }
 
     fn resolve(&self, id: u32) -> wasmtime::Result<Series> {
-        self.series.get(id as usize).copied().ok_or_else(|| trap(format!("unknown series id {id}; intern it with market.series first")))
+        self.series
+            .get(id as usize)
+            .copied()
+            .ok_or_else(|| trap(format!("unknown series id {id}; intern it with market.series first")))
     }
 
     fn record(&mut self, kind: ActionKind, symbol: Arc<str>, result: &Result<OrderId, types::OrderError>) {
@@ -134,7 +145,6 @@ impl HostState {
         };
         self.log.actions.push(Action { seq, wall_time: Timestamp::now(), kind, symbol, order_id, error });
     }
-
 }
 
 fn side_from(side: types::Side) -> broker::Side {

@@ -59,7 +59,9 @@ pub enum LoadError {
     Invalid { path: String, reason: String },
     #[error("{path}: imports {import}, which agents may not use; only wasi:* and trading:agent imports are allowed")]
     ForeignImport { path: String, import: String },
-    #[error("{path}: missing export {export}; an agent exports init, on-bar, on-order and on-stop of the world trading:agent/agent@0.1.0")]
+    #[error(
+        "{path}: missing export {export}; an agent exports init, on-bar, on-order and on-stop of the world trading:agent/agent@0.1.0"
+    )]
     MissingExport { path: String, export: String },
     #[error("{path}: does not match the world trading:agent/agent@0.1.0: {reason}")]
     WrongWorld { path: String, reason: String },
