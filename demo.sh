@@ -10,18 +10,19 @@ if ! rustup target list --installed | grep -qx wasm32-wasip2; then
   echo "demo: installing the wasm32-wasip2 target" >&2
   rustup target add wasm32-wasip2
 fi
+target="${CARGO_TARGET_DIR:-target}"
 cargo build --release --locked --target wasm32-wasip2 \
-  --manifest-path example-agents/Cargo.toml --target-dir target/agents
+  --manifest-path example-agents/Cargo.toml --target-dir "$target/agents"
 cargo build --release --locked -p trading-host
 
-mkdir -p target/demo
-./target/release/trading-host run \
-  --agent sma-crossover=target/agents/wasm32-wasip2/release/sma_crossover.wasm \
+mkdir -p "$target/demo"
+"$target/release/trading-host" run \
+  --agent sma-crossover="$target/agents/wasm32-wasip2/release/sma_crossover.wasm" \
   --data example-agents/data/ohlcv \
   --cash 100000 --commission 0.001 \
-  --fmel-dir target/demo/fmel --overwrite \
-  --summary-json target/demo/summary.json "$@"
+  --fmel-dir "$target/demo/fmel" --overwrite \
+  --summary-json "$target/demo/summary.json" "$@"
 
 echo
-echo "The first trade in the log (target/demo/fmel/sma-crossover.jsonl):"
-grep -m1 '"stage":"NEXT","action":"BUY' target/demo/fmel/sma-crossover.jsonl
+echo "The first trade in the log ($target/demo/fmel/sma-crossover.jsonl):"
+grep -m1 '"stage":"NEXT","action":"BUY' "$target/demo/fmel/sma-crossover.jsonl"

@@ -2,7 +2,7 @@
 
 use crate::bindings::trading::agent::{decision, market, orders, portfolio};
 use crate::feed::Feed;
-use crate::order::{OrderBuilder, OrderError, OrderId, Side};
+use crate::order::{LimitExceeded, OrderBuilder, OrderError, OrderId, Side};
 use std::time::SystemTime;
 
 /// The feeds, the portfolio and the order desk, passed to every callback.
@@ -41,9 +41,16 @@ impl Context {
         portfolio::position(symbol)
     }
 
-    /// Attaches a short rationale to the current decision in the log.
+    /// Attaches a short rationale to the current decision in the log. Text
+    /// beyond the sandbox's per-decision bound is dropped; use
+    /// [`Context::try_explain`] to know.
     pub fn explain(&self, text: impl AsRef<str>) {
-        decision::explain(text.as_ref());
+        let _ = self.try_explain(text);
+    }
+
+    /// Like [`Context::explain`], telling when the bound dropped the text.
+    pub fn try_explain(&self, text: impl AsRef<str>) -> Result<(), LimitExceeded> {
+        decision::explain(text.as_ref()).map_err(LimitExceeded::from)
     }
 
     /// The current bar's time; the agent has no other clock.

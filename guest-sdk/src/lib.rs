@@ -87,14 +87,14 @@ mod params;
 pub use context::Context;
 pub use feed::{Feed, FeedId, Series};
 pub use math::{Cross, CrossOver, fsum, sma};
-pub use order::{Fill, OrderBuilder, OrderError, OrderId, OrderStatus, OrderUpdate, Side, TimeInForce};
+pub use order::{Fill, LimitExceeded, OrderBuilder, OrderError, OrderId, OrderStatus, OrderUpdate, Side, TimeInForce};
 pub use params::Params;
 
 /// Everything an agent usually needs.
 pub mod prelude {
     pub use crate::{
-        Agent, Context, Cross, CrossOver, Feed, FeedId, Fill, OrderBuilder, OrderError, OrderId, OrderStatus, OrderUpdate,
-        Params, Series, Side, TimeInForce, export_agent, fsum, sma,
+        Agent, Context, Cross, CrossOver, Feed, FeedId, Fill, LimitExceeded, OrderBuilder, OrderError, OrderId, OrderStatus,
+        OrderUpdate, Params, Series, Side, TimeInForce, export_agent, fsum, sma,
     };
 }
 

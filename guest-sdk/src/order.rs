@@ -124,6 +124,28 @@ impl OrderBuilder {
     }
 }
 
+/// A per-decision bound of the sandbox that refused a request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LimitExceeded {
+    /// Which bound: `orders-per-decision`, `explain-bytes-per-decision`, ...
+    pub bound: String,
+    pub limit: u64,
+}
+
+impl From<types::LimitExceeded> for LimitExceeded {
+    fn from(l: types::LimitExceeded) -> Self {
+        LimitExceeded { bound: l.bound, limit: l.limit }
+    }
+}
+
+impl fmt::Display for LimitExceeded {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "limit exceeded: {} is {}", self.bound, self.limit)
+    }
+}
+
+impl std::error::Error for LimitExceeded {}
+
 /// Why the host refused an order or a cancel.
 #[derive(Clone, Debug, PartialEq)]
 pub enum OrderError {
@@ -132,8 +154,8 @@ pub enum OrderError {
     InvalidPrice(String),
     UnknownOrder(OrderId),
     NotOpen(OrderId),
-    /// A per-decision limit of the sandbox was reached.
-    LimitExceeded(String),
+    /// A per-decision bound of the sandbox was reached.
+    LimitExceeded(LimitExceeded),
     /// The broker cannot take orders now; a later try may work.
     Unavailable(String),
 }
@@ -146,7 +168,7 @@ impl From<types::OrderError> for OrderError {
             types::OrderError::InvalidPrice(m) => OrderError::InvalidPrice(m),
             types::OrderError::UnknownOrder(id) => OrderError::UnknownOrder(OrderId(id)),
             types::OrderError::NotOpen(id) => OrderError::NotOpen(OrderId(id)),
-            types::OrderError::LimitExceeded(m) => OrderError::LimitExceeded(m),
+            types::OrderError::LimitExceeded(l) => OrderError::LimitExceeded(l.into()),
             types::OrderError::Unavailable(m) => OrderError::Unavailable(m),
         }
     }
@@ -160,7 +182,7 @@ impl fmt::Display for OrderError {
             OrderError::InvalidPrice(m) => write!(f, "invalid price: {m}"),
             OrderError::UnknownOrder(id) => write!(f, "no order {id}"),
             OrderError::NotOpen(id) => write!(f, "order {id} is no longer open"),
-            OrderError::LimitExceeded(m) => write!(f, "limit exceeded: {m}"),
+            OrderError::LimitExceeded(l) => l.fmt(f),
             OrderError::Unavailable(m) => write!(f, "broker unavailable: {m}"),
         }
     }

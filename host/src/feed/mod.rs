@@ -18,12 +18,8 @@ pub struct SourceInfo {
 
 #[derive(Debug, thiserror::Error)]
 pub enum FeedError {
-    #[error("{path}: {source}")]
-    Io {
-        path: String,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error("{path}: {error}")]
+    Io { path: String, error: std::io::Error },
     #[error("{path}:{line}: {message}")]
     BadRow { path: String, line: u64, message: String },
     #[error("{0}")]

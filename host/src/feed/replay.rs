@@ -80,7 +80,7 @@ impl Lines {
         loop {
             self.buf.clear();
             let n =
-                self.reader.read_until(b'\n', &mut self.buf).map_err(|source| FeedError::Io { path: path.to_owned(), source })?;
+                self.reader.read_until(b'\n', &mut self.buf).map_err(|error| FeedError::Io { path: path.to_owned(), error })?;
             if n == 0 {
                 return Ok(None);
             }
@@ -289,7 +289,7 @@ fn format_of(path: &Path) -> Option<Format> {
 }
 
 fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> FeedError + '_ {
-    move |source| FeedError::Io { path: path.display().to_string(), source }
+    move |error| FeedError::Io { path: path.display().to_string(), error }
 }
 
 /// Expands directories into their `.csv` and `.jsonl` files, sorted by name.

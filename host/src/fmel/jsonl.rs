@@ -48,7 +48,7 @@ impl JsonlSink {
 }
 
 fn io_error(path: &Path, source: std::io::Error) -> SinkError {
-    SinkError::Io { path: path.display().to_string(), source }
+    SinkError::Io { path: path.display().to_string(), error: source }
 }
 
 impl DecisionSink for JsonlSink {

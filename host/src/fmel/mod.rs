@@ -163,12 +163,8 @@ pub struct DecisionRecord {
 
 #[derive(Debug, thiserror::Error)]
 pub enum SinkError {
-    #[error("{path}: {source}")]
-    Io {
-        path: String,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error("{path}: {error}")]
+    Io { path: String, error: std::io::Error },
     #[error("{0}")]
     Refused(String),
 }

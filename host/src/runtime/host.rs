@@ -200,7 +200,7 @@ fn order_error_text(e: &types::OrderError) -> String {
         types::OrderError::InvalidPrice(m) => format!("invalid-price: {m}"),
         types::OrderError::UnknownOrder(id) => format!("unknown-order: {id}"),
         types::OrderError::NotOpen(id) => format!("not-open: {id}"),
-        types::OrderError::LimitExceeded(m) => format!("limit-exceeded: {m}"),
+        types::OrderError::LimitExceeded(l) => format!("limit-exceeded: {} is {}", l.bound, l.limit),
         types::OrderError::Unavailable(m) => format!("unavailable: {m}"),
     }
 }
@@ -354,7 +354,7 @@ impl orders::Host for HostState {
 }
 
 impl decision::Host for HostState {
-    fn explain(&mut self, text: String) -> wasmtime::Result<()> {
+    fn explain(&mut self, text: String) -> wasmtime::Result<Result<(), types::LimitExceeded>> {
         match &mut self.log.rationale {
             Some(rationale) => {
                 rationale.push_str("; ");
@@ -362,6 +362,6 @@ impl decision::Host for HostState {
             }
             None => self.log.rationale = Some(text),
         }
-        Ok(())
+        Ok(Ok(()))
     }
 }

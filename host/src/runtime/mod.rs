@@ -43,12 +43,8 @@ impl WasiView for AgentState {
 /// Why a `.wasm` file cannot run as an agent.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
-    #[error("{path}: {source}")]
-    Io {
-        path: String,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error("{path}: {error}")]
+    Io { path: String, error: std::io::Error },
     #[error("{path}: not a WebAssembly file (it lacks the \\0asm header)")]
     NotWasm { path: String },
     #[error(
@@ -88,7 +84,7 @@ impl Runtime {
     /// Reads, compiles and checks a component against the `agent` world.
     pub fn load(&self, path: &Path) -> Result<AgentComponent, LoadError> {
         let shown = path.display().to_string();
-        let bytes = std::fs::read(path).map_err(|source| LoadError::Io { path: shown.clone(), source })?;
+        let bytes = std::fs::read(path).map_err(|error| LoadError::Io { path: shown.clone(), error })?;
         if !bytes.starts_with(b"\0asm") {
             return Err(LoadError::NotWasm { path: shown });
         }
