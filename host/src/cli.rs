@@ -2,6 +2,7 @@
 
 use crate::broker::simulated::SimulatedBrokerConfig;
 use crate::config::{AgentConfig, BrokerConfig, DEFAULT_HISTORY_BARS, FeedConfig, FmelConfig, RunConfig};
+use crate::limits::{AgentLimits, EngineLimits};
 use crate::run::{RunError, RunReport, run};
 use crate::runtime::Runtime;
 use crate::summary::{Summary, render};
@@ -65,6 +66,12 @@ pub struct RunArgs {
     /// Bars of history kept per feed; reads further back trap.
     #[arg(long, value_name = "N", default_value_t = DEFAULT_HISTORY_BARS)]
     pub history_bars: usize,
+    /// A sandbox bound: KEY=VALUE for every agent, ID.KEY=VALUE for one (see the README).
+    #[arg(long = "limit", value_name = "[ID.]KEY=VALUE")]
+    pub limits: Vec<String>,
+    /// Native stack for WebAssembly frames, in KiB, for every agent.
+    #[arg(long, value_name = "KIB", default_value_t = EngineLimits::default().wasm_stack_kib)]
+    pub wasm_stack_kib: u64,
 }
 
 impl RunArgs {
@@ -96,20 +103,16 @@ impl RunArgs {
             if agents.iter().any(|a| a.id == id) {
                 return Err(RunError::Config(format!("two agents have the id {id}; name them with --agent ID=PATH")));
             }
-            agents.push(AgentConfig { id, path, params: Vec::new() });
+            agents.push(AgentConfig { id, path, params: Vec::new(), limits: AgentLimits::default() });
         }
         for param in &self.params {
-            let (key, value) = param
-                .split_once('=')
-                .ok_or_else(|| RunError::Config(format!("--param {param}: expected KEY=VALUE or ID.KEY=VALUE")))?;
-            let scoped = key.split_once('.').filter(|(id, _)| agents.iter().any(|a| a.id == *id));
-            for agent in &mut agents {
-                match scoped {
-                    Some((id, key)) if agent.id == id => agent.params.push((key.to_owned(), value.to_owned())),
-                    Some(_) => {}
-                    None => agent.params.push((key.to_owned(), value.to_owned())),
-                }
-            }
+            for_agents(&mut agents, "--param", param, |agent, key, value| {
+                agent.params.push((key.to_owned(), value.to_owned()));
+                Ok(())
+            })?;
+        }
+        for limit in &self.limits {
+            for_agents(&mut agents, "--limit", limit, |agent, key, value| agent.limits.set(key, value))?;
         }
         Ok(RunConfig {
             agents,
@@ -122,8 +125,32 @@ impl RunArgs {
             fmel: FmelConfig::Jsonl { dir: self.fmel_dir.clone(), overwrite: self.overwrite },
             seed: self.seed,
             history_bars: self.history_bars,
+            engine: EngineLimits { wasm_stack_kib: self.wasm_stack_kib },
         })
     }
+}
+
+/// Applies `[ID.]KEY=VALUE` to the agent `ID`, or to every agent when the
+/// part before the first dot is no agent's id.
+fn for_agents(
+    agents: &mut [AgentConfig],
+    flag: &str,
+    setting: &str,
+    mut apply: impl FnMut(&mut AgentConfig, &str, &str) -> Result<(), String>,
+) -> Result<(), RunError> {
+    let (key, value) = setting
+        .split_once('=')
+        .ok_or_else(|| RunError::Config(format!("{flag} {setting}: expected KEY=VALUE or ID.KEY=VALUE")))?;
+    let scoped = key.split_once('.').filter(|(id, _)| agents.iter().any(|a| a.id == *id));
+    for agent in agents.iter_mut() {
+        let key = match scoped {
+            Some((id, key)) if agent.id == id => key,
+            Some(_) => continue,
+            None => key,
+        };
+        apply(agent, key, value).map_err(|e| RunError::Config(format!("{flag} {setting}: {e}")))?;
+    }
+    Ok(())
 }
 
 fn stem(path: &Path) -> String {
@@ -144,7 +171,7 @@ pub fn exit_code(report: &RunReport) -> ExitCode {
 /// Runs `trading-host run`, prints the report, writes the summary.
 pub async fn run_command(args: &RunArgs, shutdown: impl std::future::Future<Output = ()>) -> anyhow::Result<RunReport> {
     let config = args.to_config()?;
-    let runtime = Runtime::new()?;
+    let runtime = Runtime::new(&config.engine)?;
     let report = run(&config, &runtime, shutdown).await?;
     print!("{}", render(&report));
     if let Some(path) = &args.summary_json {

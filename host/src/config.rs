@@ -7,6 +7,7 @@ use crate::feed::replay::ReplayFeed;
 use crate::feed::{FeedError, MarketFeed};
 use crate::fmel::jsonl::JsonlSink;
 use crate::fmel::{DecisionSink, SinkError};
+use crate::limits::{AgentLimits, EngineLimits};
 use crate::market::FeedSchema;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -33,6 +34,9 @@ pub struct RunConfig {
     /// Bars kept per feed for reads by offset and windows; older reads trap.
     #[serde(default = "default_history_bars")]
     pub history_bars: usize,
+    /// Sandbox bounds wasmtime applies to every agent at once.
+    #[serde(default)]
+    pub engine: EngineLimits,
 }
 
 fn default_history_bars() -> usize {
@@ -49,6 +53,9 @@ pub struct AgentConfig {
     /// Passed to the agent's `init`, in order.
     #[serde(default)]
     pub params: Vec<(String, String)>,
+    /// The agent's sandbox bounds.
+    #[serde(default)]
+    pub limits: AgentLimits,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]

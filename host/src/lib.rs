@@ -7,6 +7,7 @@ pub mod config;
 pub mod decimal;
 pub mod feed;
 pub mod fmel;
+pub mod limits;
 pub mod market;
 pub mod run;
 pub mod runtime;

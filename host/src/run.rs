@@ -61,7 +61,7 @@ pub async fn run(config: &RunConfig, runtime: &Runtime, shutdown: impl Future<Ou
     if config.agents.is_empty() {
         return Err(RunError::Config("no agent given; pass --agent PATH".into()));
     }
-    let components = config.agents.iter().map(|agent| runtime.load(&agent.path)).collect::<Result<Vec<_>, _>>()?;
+    let components = config.agents.iter().map(|agent| runtime.load(&agent.path, &agent.limits)).collect::<Result<Vec<_>, _>>()?;
     let mut feed = config.feed.open()?;
     let schemas = feed.schemas().to_vec();
     let ids: Vec<&str> = config.agents.iter().map(|a| a.id.as_str()).collect();
@@ -77,6 +77,7 @@ pub async fn run(config: &RunConfig, runtime: &Runtime, shutdown: impl Future<Ou
             agent_id: agent.id.clone(),
             params: agent.params.clone(),
             seed: config.seed,
+            limits: agent.limits.clone(),
             header: SessionHeader {
                 fmel_version: FMEL_VERSION,
                 agent_path: agent.path.display().to_string(),

@@ -8,7 +8,8 @@
 
 use crate::broker::{Broker, OpenOrder, OrderEvent, OrderStatus, Side};
 use crate::fmel::writer::{RecordSender, WriterStopped};
-use crate::fmel::{ActionKind, DecisionRecord, Detail, Fault, PortfolioState, SessionHeader, SessionMeta, Stage};
+use crate::fmel::{ActionKind, DecisionRecord, Detail, Fault, OverLimits, PortfolioState, SessionHeader, SessionMeta, Stage};
+use crate::limits::AgentLimits;
 use crate::market::Market;
 use crate::runtime::{AgentComponent, AgentInstance, HostState};
 use crate::time::Timestamp;
@@ -52,6 +53,8 @@ pub struct AgentReport {
     pub decisions: u64,
     /// Read calls made; a window is one.
     pub accesses: u64,
+    /// What the sandbox's per-decision bounds refused, in total.
+    pub over_limits: OverLimits,
     pub fault: Option<Fault>,
 }
 
@@ -71,6 +74,7 @@ pub struct SessionSetup {
     pub agent_id: String,
     pub params: Vec<(String, String)>,
     pub seed: u64,
+    pub limits: AgentLimits,
     pub header: SessionHeader,
 }
 
@@ -88,8 +92,8 @@ impl Session {
             agent_id: setup.agent_id.clone(),
             session_id: uuid::Uuid::new_v4().to_string(),
         });
-        let host = HostState::new(&market.read(), broker);
-        let instance = component.instantiate(&setup.agent_id, setup.seed, host);
+        let host = HostState::new(&market.read(), broker, setup.limits.clone());
+        let instance = component.instantiate(&setup.agent_id, setup.seed, setup.limits, host);
         let mut session = Session {
             report: AgentReport {
                 agent_id: setup.agent_id,
@@ -99,6 +103,7 @@ impl Session {
                 orders: OrderCounts::default(),
                 decisions: 0,
                 accesses: 0,
+                over_limits: OverLimits::default(),
                 fault: None,
             },
             meta,
@@ -138,9 +143,8 @@ impl Session {
         {
             let market = self.market.read();
             instance.set_time(market.time());
-            let host = instance.host();
-            host.log.new_decision();
-            host.broker.on_market(&market);
+            instance.new_decision();
+            instance.host().broker.on_market(&market);
         }
         self.deliver_events()?;
         if !self.running {
@@ -163,7 +167,7 @@ impl Session {
             return Ok(());
         }
         let instance = self.instance.as_mut().expect("running sessions have an instance");
-        instance.host().log.new_decision();
+        instance.new_decision();
         match instance.on_stop(&self.market) {
             Ok(()) => {
                 let open_orders = instance.host().broker.open_orders();
@@ -274,9 +278,11 @@ impl Session {
             names: Default::default(),
             portfolio: PortfolioState::default(),
             rationale: None,
+            over_limits: OverLimits::default(),
             detail,
         };
         if let Some(instance) = self.instance.as_mut() {
+            record.over_limits = instance.take_over_limits();
             let host = instance.host();
             record.data_hashes = host.data_hashes(&market);
             record.names = host.names().clone();
@@ -285,6 +291,7 @@ impl Session {
         }
         drop(market);
         self.report.accesses += record.accesses.len() as u64;
+        self.report.over_limits.add(record.over_limits);
         for action in &record.actions {
             match (&action.kind, action.order_id, &action.error) {
                 (ActionKind::Submit { .. }, Some(_), None) => self.report.orders.submitted += 1,

@@ -61,6 +61,7 @@ struct AgentJson<'a> {
     orders: &'a OrderCounts,
     decisions: u64,
     accesses: u64,
+    over_limits: crate::fmel::OverLimits,
 }
 
 impl<'a> AgentJson<'a> {
@@ -74,6 +75,7 @@ impl<'a> AgentJson<'a> {
             orders: &a.orders,
             decisions: a.decisions,
             accesses: a.accesses,
+            over_limits: a.over_limits,
         }
     }
 }
@@ -122,6 +124,14 @@ pub fn render(report: &RunReport) -> String {
             o.submitted, o.filled, o.rejected, o.canceled, o.refused, o.open
         );
         let _ = writeln!(out, "  decisions    {}, field accesses {}", a.decisions, a.accesses);
+        let over = &a.over_limits;
+        if !over.is_zero() {
+            let _ = writeln!(
+                out,
+                "  over limits  {} orders refused, {} explain bytes and {} output bytes dropped",
+                over.orders, over.explain_bytes, over.output_bytes
+            );
+        }
     }
     let seconds = report.elapsed.as_secs_f64();
     let rate = if seconds > 0.0 { report.bars as f64 / seconds } else { 0.0 };

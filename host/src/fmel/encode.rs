@@ -1,6 +1,6 @@
 //! The JSON form of a [`DecisionRecord`], as `docs/fmel-record.schema.json` describes it.
 
-use super::{Access, AccessKind, Action, ActionKind, DecisionRecord, Detail, Fault, SessionHeader, Stage};
+use super::{Access, AccessKind, Action, ActionKind, DecisionRecord, Detail, Fault, OverLimits, SessionHeader, Stage};
 use crate::broker::{OpenOrder, OrderEvent, OrderStatus, OrderType};
 use crate::decimal::{Normal, Positions};
 use crate::market::{DataHash, FeedId};
@@ -31,6 +31,8 @@ struct RecordJson<'a> {
     portfolio_cash: Normal,
     positions: Positions<'a>,
     rationale: Option<&'a str>,
+    #[serde(skip_serializing_if = "OverLimits::is_zero")]
+    over_limits: OverLimits,
     #[serde(skip_serializing_if = "Option::is_none")]
     session: Option<&'a SessionHeader>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -59,6 +61,7 @@ impl<'a> RecordJson<'a> {
             portfolio_cash: Normal(r.portfolio.cash),
             positions: Positions(&r.portfolio.positions),
             rationale: r.rationale.as_deref(),
+            over_limits: r.over_limits,
             session: None,
             order: None,
             open_orders: None,

@@ -100,6 +100,29 @@ pub enum ActionKind {
     Cancel,
 }
 
+/// What the per-decision bounds of the sandbox refused or dropped.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct OverLimits {
+    /// Order requests and cancels refused with `limit-exceeded`.
+    pub orders: u64,
+    /// Bytes of `explain` text dropped.
+    pub explain_bytes: u64,
+    /// Bytes of stdout and stderr dropped.
+    pub output_bytes: u64,
+}
+
+impl OverLimits {
+    pub fn is_zero(&self) -> bool {
+        *self == OverLimits::default()
+    }
+
+    pub fn add(&mut self, other: OverLimits) {
+        self.orders += other.orders;
+        self.explain_bytes += other.explain_bytes;
+        self.output_bytes += other.output_bytes;
+    }
+}
+
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct PortfolioState {
     pub value: Decimal,
@@ -158,6 +181,8 @@ pub struct DecisionRecord {
     pub names: Arc<AccessNames>,
     pub portfolio: PortfolioState,
     pub rationale: Option<String>,
+    /// What the sandbox's bounds refused during this record's call.
+    pub over_limits: OverLimits,
     pub detail: Detail,
 }
 

@@ -4,7 +4,8 @@
 use super::bindings::trading::agent::{decision, market, orders, portfolio, types};
 use crate::broker::{self, Broker, BrokerError, OrderId, OrderRequest, OrderType};
 use crate::decimal;
-use crate::fmel::{Access, AccessKind, AccessNames, Action, ActionKind};
+use crate::fmel::{Access, AccessKind, AccessNames, Action, ActionKind, OverLimits};
+use crate::limits::AgentLimits;
 use crate::market::{DataHash, FeedId, Market};
 use crate::time::Timestamp;
 use parking_lot::RawRwLock;
@@ -37,6 +38,19 @@ impl Series {
     }
 }
 
+/// A call the sandbox's bounds do not allow: it traps, and ends the agent.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct HostFault {
+    /// `out-of-range`, or `limit` for per-decision bounds.
+    pub kind: &'static str,
+    pub message: String,
+}
+
+fn fault(kind: &'static str, message: String) -> wasmtime::Error {
+    wasmtime::Error::new(HostFault { kind, message })
+}
+
 /// What the agent did during one call: its reads, its orders, its rationale.
 #[derive(Default)]
 pub struct CallLog {
@@ -44,12 +58,13 @@ pub struct CallLog {
     pub accesses: Vec<Access>,
     pub actions: Vec<Action>,
     pub rationale: Option<String>,
+    over: OverLimits,
 }
 
 impl CallLog {
-    /// Sequence numbers count within a decision point, across its calls.
-    pub fn new_decision(&mut self) {
-        self.seq = 0;
+    /// Takes what the bounds refused since the last take.
+    pub fn take_over_limits(&mut self) -> OverLimits {
+        std::mem::take(&mut self.over)
     }
 
     /// Takes what the last call did, keeping the sequence running.
@@ -70,6 +85,14 @@ impl CallLog {
     }
 }
 
+/// How much of each per-decision bound is used.
+#[derive(Default)]
+struct Used {
+    reads: u32,
+    orders: u32,
+    explain_bytes: u32,
+}
+
 /// The agent's view of the host, kept in its store.
 pub struct HostState {
     /// The market, read-locked for the duration of each call into the agent.
@@ -78,16 +101,63 @@ pub struct HostState {
     names: Arc<AccessNames>,
     pub log: CallLog,
     pub broker: Box<dyn Broker>,
+    limits: AgentLimits,
+    used: Used,
 }
 
-fn trap(message: String) -> wasmtime::Error {
-    wasmtime::Error::msg(message)
+fn out_of_range(message: String) -> wasmtime::Error {
+    fault("out-of-range", message)
 }
 
 impl HostState {
-    pub fn new(market: &Market, broker: Box<dyn Broker>) -> Self {
+    pub fn new(market: &Market, broker: Box<dyn Broker>, limits: AgentLimits) -> Self {
         let names = AccessNames { feeds: market.feeds().iter().map(|f| f.schema.symbol.clone()).collect(), ..Default::default() };
-        Self { market: None, series: Vec::new(), names: Arc::new(names), log: CallLog::default(), broker }
+        Self {
+            market: None,
+            series: Vec::new(),
+            names: Arc::new(names),
+            log: CallLog::default(),
+            broker,
+            limits,
+            used: Used::default(),
+        }
+    }
+
+    /// Sequence numbers and per-decision bounds start over at each decision point.
+    pub fn new_decision(&mut self) {
+        self.log.seq = 0;
+        self.used = Used::default();
+    }
+
+    /// Logs a read, or traps when the decision has had too many.
+    #[inline]
+    fn access(&mut self, kind: AccessKind) -> wasmtime::Result<()> {
+        if self.used.reads >= self.limits.reads_per_decision {
+            let limit = self.limits.reads_per_decision;
+            return Err(fault("limit", format!("more than {limit} reads in one decision point (reads_per_decision)")));
+        }
+        self.used.reads += 1;
+        self.log.access(kind);
+        Ok(())
+    }
+
+    /// Counts an order request or cancel against its bound.
+    fn order_allowed(&mut self) -> Result<(), types::LimitExceeded> {
+        if self.used.orders >= self.limits.orders_per_decision {
+            self.log.over.orders += 1;
+            let limit = u64::from(self.limits.orders_per_decision);
+            return Err(types::LimitExceeded { bound: "orders_per_decision".into(), limit });
+        }
+        self.used.orders += 1;
+        Ok(())
+    }
+
+    fn intern_allowed(&self, interned: usize) -> wasmtime::Result<()> {
+        if interned >= self.limits.series as usize {
+            let limit = self.limits.series;
+            return Err(fault("limit", format!("more than {limit} series and position symbols interned (series)")));
+        }
+        Ok(())
     }
 
     pub fn lock_market(&mut self, guard: ArcRwLockReadGuard<RawRwLock, Market>) {
@@ -126,7 +196,7 @@ impl HostState {
         if (feed as usize) < self.market().feeds().len() {
             Ok(FeedId(feed))
         } else {
-            Err(trap(format!("unknown feed id {feed}")))
+            Err(out_of_range(format!("unknown feed id {feed}")))
         }
     }
 
@@ -134,7 +204,7 @@ impl HostState {
         self.series
             .get(id as usize)
             .copied()
-            .ok_or_else(|| trap(format!("unknown series id {id}; intern it with market.series first")))
+            .ok_or_else(|| out_of_range(format!("unknown series id {id}; intern it with market.series first")))
     }
 
     fn record(&mut self, kind: ActionKind, symbol: Arc<str>, result: &Result<OrderId, types::OrderError>) {
@@ -205,6 +275,14 @@ fn order_error_text(e: &types::OrderError) -> String {
     }
 }
 
+/// The longest prefix of `text` of at most `max` bytes that ends on a character boundary.
+fn floor_char_boundary(text: &str, max: usize) -> usize {
+    if max >= text.len() {
+        return text.len();
+    }
+    (0..=max).rev().find(|&i| text.is_char_boundary(i)).unwrap_or(0)
+}
+
 impl types::Host for HostState {}
 
 impl market::Host for HostState {
@@ -232,6 +310,7 @@ impl market::Host for HostState {
         if let Some(id) = self.names.series.iter().position(|(f, name)| *f == feed && **name == *field) {
             return Ok(Some(id as u32));
         }
+        self.intern_allowed(self.series.len() + self.names.position_fields.len())?;
         let schema = &self.market().feed(feed).schema;
         let series = match (schema.field_index(&field), schema.text_field_index(&field)) {
             (Some(field), _) => Series::Number { feed, field },
@@ -246,31 +325,40 @@ impl market::Host for HostState {
     #[inline]
     fn read(&mut self, series: u32, offset: i32) -> wasmtime::Result<f64> {
         let target = self.resolve(series)?;
-        self.log.access(AccessKind::Number { series, offset });
+        self.access(AccessKind::Number { series, offset })?;
         match target {
-            Series::Number { feed, field } => self.market().number(feed, field, offset).map_err(|e| trap(e.to_string())),
+            Series::Number { feed, field } => self.market().number(feed, field, offset).map_err(|e| out_of_range(e.to_string())),
             Series::Text { .. } | Series::Absent { .. } => Ok(f64::NAN),
         }
     }
 
     fn window(&mut self, series: u32, len: u32) -> wasmtime::Result<Vec<f64>> {
         let target = self.resolve(series)?;
-        self.log.access(AccessKind::Window { series, len });
+        if len > self.limits.window_len {
+            let limit = self.limits.window_len;
+            return Err(out_of_range(format!("a window of {len} values is over the limit of {limit} (window_len)")));
+        }
+        self.access(AccessKind::Window { series, len })?;
         let mut out = Vec::new();
         if let Series::Number { feed, field } = target {
-            self.market().window(feed, field, len, &mut out).map_err(|e| trap(e.to_string()))?;
+            self.market().window(feed, field, len, &mut out).map_err(|e| out_of_range(e.to_string()))?;
         }
         Ok(out)
     }
 
     fn read_text(&mut self, series: u32, offset: i32) -> wasmtime::Result<Option<String>> {
         let target = self.resolve(series)?;
-        self.log.access(AccessKind::Text { series, offset });
-        match target {
-            Series::Text { feed, field } => {
-                Ok(self.market().text(feed, field, offset).map_err(|e| trap(e.to_string()))?.map(|t| t.to_string()))
+        self.access(AccessKind::Text { series, offset })?;
+        let Series::Text { feed, field } = target else {
+            return Ok(None);
+        };
+        let text = self.market().text(feed, field, offset).map_err(|e| out_of_range(e.to_string()))?;
+        let limit = self.limits.text_bytes as usize;
+        match text {
+            Some(text) if text.len() > limit => {
+                Err(out_of_range(format!("a text of {} bytes is over the limit of {limit} (text_bytes)", text.len())))
             }
-            Series::Number { .. } | Series::Absent { .. } => Ok(None),
+            text => Ok(text.map(|t| t.to_string())),
         }
     }
 
@@ -287,12 +375,12 @@ impl market::Host for HostState {
 
 impl portfolio::Host for HostState {
     fn cash(&mut self) -> wasmtime::Result<f64> {
-        self.log.access(AccessKind::Cash);
+        self.access(AccessKind::Cash)?;
         Ok(decimal::to_f64(self.broker.cash()))
     }
 
     fn value(&mut self) -> wasmtime::Result<f64> {
-        self.log.access(AccessKind::Value);
+        self.access(AccessKind::Value)?;
         Ok(decimal::to_f64(self.broker.value()))
     }
 
@@ -301,17 +389,22 @@ impl portfolio::Host for HostState {
         let index = match self.names.position_fields.iter().position(|f| **f == *field) {
             Some(i) => i,
             None => {
+                self.intern_allowed(self.series.len() + self.names.position_fields.len())?;
                 Arc::make_mut(&mut self.names).position_fields.push(field.into());
                 self.names.position_fields.len() - 1
             }
         };
-        self.log.access(AccessKind::Position { symbol: index as u32 });
+        self.access(AccessKind::Position { symbol: index as u32 })?;
         Ok(decimal::to_f64(self.broker.position(&symbol)))
     }
 }
 
 impl orders::Host for HostState {
     fn submit(&mut self, request: types::OrderRequest) -> wasmtime::Result<Result<u64, types::OrderError>> {
+        // Requests over the bound are counted, not logged one by one.
+        if let Err(limit) = self.order_allowed() {
+            return Ok(Err(types::OrderError::LimitExceeded(limit)));
+        }
         let (order_type, bad_price) = order_type_from(&request.order_type);
         let qty = decimal::from_f64(request.qty);
         let (side, time_in_force) = (side_from(request.side), time_in_force_from(request.time_in_force));
@@ -345,6 +438,9 @@ impl orders::Host for HostState {
     }
 
     fn cancel(&mut self, id: u64) -> wasmtime::Result<Result<(), types::OrderError>> {
+        if let Err(limit) = self.order_allowed() {
+            return Ok(Err(types::OrderError::LimitExceeded(limit)));
+        }
         let symbol = self.broker.open_orders().into_iter().find(|o| o.id.0 == id).map(|o| o.request.symbol);
         let result = self.broker.cancel(OrderId(id), "canceled by the agent").map_err(broker_error);
         let logged = result.clone().map(|()| OrderId(id));
@@ -355,13 +451,21 @@ impl orders::Host for HostState {
 
 impl decision::Host for HostState {
     fn explain(&mut self, text: String) -> wasmtime::Result<Result<(), types::LimitExceeded>> {
-        match &mut self.log.rationale {
-            Some(rationale) => {
-                rationale.push_str("; ");
-                rationale.push_str(&text);
-            }
-            None => self.log.rationale = Some(text),
+        let limit = self.limits.explain_bytes_per_decision as usize;
+        let room = limit.saturating_sub(self.used.explain_bytes as usize);
+        let separator = if self.log.rationale.is_some() { "; " } else { "" };
+        let kept = floor_char_boundary(&text, room.saturating_sub(separator.len()));
+        let dropped = text.len() - kept;
+        if kept > 0 {
+            let rationale = self.log.rationale.get_or_insert_with(String::new);
+            rationale.push_str(separator);
+            rationale.push_str(&text[..kept]);
+            self.used.explain_bytes += (separator.len() + kept) as u32;
         }
-        Ok(Ok(()))
+        if dropped == 0 {
+            return Ok(Ok(()));
+        }
+        self.log.over.explain_bytes += dropped as u64;
+        Ok(Err(types::LimitExceeded { bound: "explain_bytes_per_decision".into(), limit: limit as u64 }))
     }
 }

@@ -6,7 +6,8 @@ mod sandbox;
 
 use crate::broker::{OrderEvent, OrderStatus, Side};
 use crate::decimal;
-use crate::fmel::Fault;
+use crate::fmel::{Fault, OverLimits};
+use crate::limits::{AgentLimits, EngineLimits};
 use crate::market::{DataHash, Market};
 use crate::time::Timestamp;
 use bindings::Agent;
@@ -15,12 +16,18 @@ use parking_lot::RwLock;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
-use wasmtime::{Config, Engine, Store};
+use wasmtime::{Config, Engine, Store, Trap};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-pub use host::{CallLog, HostState};
-use sandbox::{BarClock, GuestOutput};
+pub use host::{CallLog, HostFault, HostState};
+use sandbox::{AgentLimiter, BarClock, CallClock, CallClockData, CallClockView, GuestOutput};
+
+/// How often the engine's epoch advances: the resolution of call deadlines.
+const EPOCH_TICK: Duration = Duration::from_millis(10);
 
 /// The contract every agent implements.
 pub const WIT_PACKAGE: &str = "trading:agent@0.1.0";
@@ -32,6 +39,8 @@ pub struct AgentState {
     wasi: WasiCtx,
     table: ResourceTable,
     host: HostState,
+    limiter: AgentLimiter,
+    clock: CallClock,
 }
 
 impl WasiView for AgentState {
@@ -51,6 +60,8 @@ pub enum LoadError {
         "{path}: not a component but a core WebAssembly module; build the agent for wasm32-wasip2, or wrap it with `wasm-tools component new`"
     )]
     CoreModule { path: String },
+    #[error("{path}: the component is {size_mib:.1} MiB, over the limit of {limit_mib} MiB (component_mib)")]
+    TooLarge { path: String, size_mib: f64, limit_mib: u64 },
     #[error("{path}: not a valid component: {reason}")]
     Invalid { path: String, reason: String },
     #[error("{path}: imports {import}, which agents may not use; only wasi:* and trading:agent imports are allowed")]
@@ -67,23 +78,38 @@ pub enum LoadError {
 pub struct Runtime {
     engine: Engine,
     linker: Linker<AgentState>,
+    _ticker: EpochTicker,
 }
 
 impl Runtime {
-    pub fn new() -> anyhow::Result<Self> {
+    pub fn new(limits: &EngineLimits) -> anyhow::Result<Self> {
         let mut config = Config::new();
         config.wasm_component_model(true);
         config.cranelift_opt_level(wasmtime::OptLevel::Speed);
+        config.consume_fuel(true);
+        config.epoch_interruption(true);
+        config.max_wasm_stack(usize::try_from(limits.wasm_stack_kib)?.saturating_mul(1024));
         let engine = Engine::new(&config)?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+        // The agent's monotonic clock is bar time, which does not move during a call.
+        linker.allow_shadowing(true);
+        wasmtime_wasi::p2::bindings::clocks::monotonic_clock::add_to_linker::<AgentState, CallClockData>(&mut linker, |state| {
+            CallClockView { clock: &state.clock, table: &mut state.table }
+        })?;
+        linker.allow_shadowing(false);
         Agent::add_to_linker::<AgentState, HasSelf<HostState>>(&mut linker, |state| &mut state.host)?;
-        Ok(Self { engine, linker })
+        Ok(Self { _ticker: EpochTicker::start(engine.clone()), engine, linker })
     }
 
     /// Reads, compiles and checks a component against the `agent` world.
-    pub fn load(&self, path: &Path) -> Result<AgentComponent, LoadError> {
+    pub fn load(&self, path: &Path, limits: &AgentLimits) -> Result<AgentComponent, LoadError> {
         let shown = path.display().to_string();
+        let size = std::fs::metadata(path).map_err(|error| LoadError::Io { path: shown.clone(), error })?.len();
+        if size > limits.component_mib.saturating_mul(1 << 20) {
+            let size_mib = size as f64 / f64::from(1 << 20);
+            return Err(LoadError::TooLarge { path: shown, size_mib, limit_mib: limits.component_mib });
+        }
         let bytes = std::fs::read(path).map_err(|error| LoadError::Io { path: shown.clone(), error })?;
         if !bytes.starts_with(b"\0asm") {
             return Err(LoadError::NotWasm { path: shown });
@@ -111,6 +137,38 @@ impl Runtime {
     }
 }
 
+/// Advances the engine's epoch every tick, so that call deadlines fire.
+struct EpochTicker {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl EpochTicker {
+    fn start(engine: Engine) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopping = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("epoch-ticker".into())
+            .spawn(move || {
+                while !stopping.load(Ordering::Relaxed) {
+                    std::thread::sleep(EPOCH_TICK);
+                    engine.increment_epoch();
+                }
+            })
+            .expect("spawn the epoch ticker thread");
+        Self { stop, thread: Some(thread) }
+    }
+}
+
+impl Drop for EpochTicker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
 /// A checked, compiled agent, ready to instantiate any number of times.
 pub struct AgentComponent {
     pub path: PathBuf,
@@ -119,15 +177,30 @@ pub struct AgentComponent {
 }
 
 impl AgentComponent {
-    pub fn instantiate(&self, agent_id: &str, seed: u64, host: HostState) -> Result<AgentInstance, Fault> {
+    pub fn instantiate(&self, agent_id: &str, seed: u64, limits: AgentLimits, host: HostState) -> Result<AgentInstance, Fault> {
         let clock = BarClock::default();
         let id: Arc<str> = agent_id.into();
-        let stderr = GuestOutput::new(id.clone(), "stderr");
-        let wasi = sandbox::wasi_context(&clock, seed, GuestOutput::new(id, "stdout"), stderr.clone());
-        let mut store = Store::new(self.pre.engine(), AgentState { wasi, table: ResourceTable::new(), host });
-        match self.pre.instantiate(&mut store) {
-            Ok(agent) => Ok(AgentInstance { store, agent, clock, stderr }),
-            Err(e) => Err(classify(&e, &stderr)),
+        let output_limit = limits.output_bytes_per_decision as usize;
+        let stdout = GuestOutput::new(id.clone(), "stdout", output_limit);
+        let stderr = GuestOutput::new(id, "stderr", output_limit);
+        let wasi = sandbox::wasi_context(&clock, seed, stdout.clone(), stderr.clone());
+        let state = AgentState {
+            wasi,
+            table: ResourceTable::new(),
+            host,
+            limiter: AgentLimiter::new(&limits),
+            clock: CallClock::new(clock.clone()),
+        };
+        let mut store = Store::new(self.pre.engine(), state);
+        store.limiter(|state| &mut state.limiter);
+        let mut instance = AgentInstance { store, agent: None, clock, stdout, stderr, limits };
+        instance.arm();
+        match self.pre.instantiate(&mut instance.store) {
+            Ok(agent) => {
+                instance.agent = Some(agent);
+                Ok(instance)
+            }
+            Err(e) => Err(instance.classify(&e, "instantiation")),
         }
     }
 }
@@ -135,9 +208,11 @@ impl AgentComponent {
 /// One running agent: its store, its sandbox and its host state.
 pub struct AgentInstance {
     store: Store<AgentState>,
-    agent: Agent,
+    agent: Option<Agent>,
     clock: BarClock,
+    stdout: GuestOutput,
     stderr: GuestOutput,
+    limits: AgentLimits,
 }
 
 impl AgentInstance {
@@ -150,50 +225,96 @@ impl AgentInstance {
         self.clock.set(time.0);
     }
 
+    /// Starts a new decision point: fresh per-decision bounds.
+    pub fn new_decision(&mut self) {
+        self.host().new_decision();
+    }
+
+    /// What the bounds dropped since the last call to this, for the record.
+    pub fn take_over_limits(&mut self) -> OverLimits {
+        let mut over = self.host().log.take_over_limits();
+        over.output_bytes = self.stdout.take_dropped() + self.stderr.take_dropped();
+        over
+    }
+
+    /// Gives the next call its fuel and its deadline.
+    fn arm(&mut self) {
+        // Fuel is on for every store of this engine, so this cannot fail.
+        let _ = self.store.set_fuel(self.limits.fuel_per_call);
+        let ticks = self.limits.deadline_ms.div_ceil(EPOCH_TICK.as_millis() as u64).max(1);
+        self.store.set_epoch_deadline(ticks);
+        self.store.data_mut().clock.set_deadline(Duration::from_millis(self.limits.deadline_ms));
+    }
+
     fn call<R>(
         &mut self,
         market: &Arc<RwLock<Market>>,
+        name: &str,
         call: impl FnOnce(&Agent, &mut Store<AgentState>) -> wasmtime::Result<R>,
     ) -> Result<R, Fault> {
+        self.arm();
+        let Some(agent) = self.agent.as_ref() else {
+            return Err(Fault { kind: "trap".into(), message: "the agent was not instantiated".into() });
+        };
         self.store.data_mut().host.lock_market(market.read_arc());
-        let result = call(&self.agent, &mut self.store);
+        let result = call(agent, &mut self.store);
         self.store.data_mut().host.unlock_market();
-        result.map_err(|e| classify(&e, &self.stderr))
+        result.map_err(|e| self.classify(&e, name))
     }
 
     pub fn init(&mut self, market: &Arc<RwLock<Market>>, params: &[(String, String)]) -> Result<Result<(), String>, Fault> {
-        self.call(market, |agent, store| agent.call_init(store, params))
+        self.call(market, "init", |agent, store| agent.call_init(store, params))
     }
 
     pub fn on_bar(&mut self, market: &Arc<RwLock<Market>>) -> Result<(), Fault> {
-        self.call(market, |agent, store| agent.call_on_bar(store))
+        self.call(market, "on-bar", |agent, store| agent.call_on_bar(store))
     }
 
     pub fn on_order(&mut self, market: &Arc<RwLock<Market>>, event: &OrderEvent) -> Result<(), Fault> {
         let update = order_update(event);
-        self.call(market, |agent, store| agent.call_on_order(store, &update))
+        self.call(market, "on-order", |agent, store| agent.call_on_order(store, &update))
     }
 
     pub fn on_stop(&mut self, market: &Arc<RwLock<Market>>) -> Result<(), Fault> {
-        self.call(market, |agent, store| agent.call_on_stop(store))
+        self.call(market, "on-stop", |agent, store| agent.call_on_stop(store))
     }
-}
 
-/// Names what ended a call: a panic (from the guest's own report on
-/// stderr), or another trap.
-fn classify(error: &wasmtime::Error, stderr: &GuestOutput) -> Fault {
-    tracing::debug!("agent call failed: {error:?}");
-    let recent = stderr.recent();
-    if let Some(start) = recent.iter().rposition(|line| line.contains("panicked at")) {
-        let message = recent[start..]
-            .iter()
-            .take_while(|line| !line.starts_with("note: "))
-            .map(|line| line.trim())
-            .collect::<Vec<_>>()
-            .join(" ");
-        return Fault { kind: "panic".into(), message };
+    /// Names what ended a call, from the most specific evidence down.
+    fn classify(&self, error: &wasmtime::Error, call: &str) -> Fault {
+        tracing::debug!("{call} failed: {error:?}");
+        let fault = |kind: &str, message: String| Fault { kind: kind.into(), message };
+        if let Some(asked) = self.store.data().limiter.denied_memory() {
+            let limit = self.limits.memory_mib;
+            return fault("memory", format!("{call} asked for {} MiB of memory; the limit is {limit} MiB", asked >> 20));
+        }
+        if let Some(host) = error.downcast_ref::<HostFault>() {
+            return fault(host.kind, format!("{call}: {}", host.message));
+        }
+        match error.downcast_ref::<Trap>() {
+            Some(Trap::OutOfFuel) => {
+                return fault("fuel", format!("{call} used all its fuel ({}, fuel_per_call)", self.limits.fuel_per_call));
+            }
+            Some(Trap::Interrupt) => {
+                return fault(
+                    "deadline",
+                    format!("{call} ran past its deadline of {} ms (deadline_ms)", self.limits.deadline_ms),
+                );
+            }
+            Some(Trap::StackOverflow) => return fault("stack-overflow", format!("{call} exhausted the wasm stack")),
+            _ => {}
+        }
+        let recent = self.stderr.recent();
+        if let Some(start) = recent.iter().rposition(|line| line.contains("panicked at")) {
+            let message = recent[start..]
+                .iter()
+                .take_while(|line| !line.starts_with("note: "))
+                .map(|line| line.trim())
+                .collect::<Vec<_>>()
+                .join(" ");
+            return fault("panic", message);
+        }
+        fault("trap", format!("{call}: {}", error.root_cause()))
     }
-    Fault { kind: "trap".into(), message: error.root_cause().to_string() }
 }
 
 fn order_update(event: &OrderEvent) -> types::OrderUpdate {

@@ -13,9 +13,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
+use wasmtime::component::{Resource, ResourceTable};
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
-use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
+use wasmtime_wasi::p2::bindings::clocks::monotonic_clock;
+use wasmtime_wasi::p2::{DynPollable, OutputStream, Pollable, StreamResult, subscribe};
 use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxBuilder};
+
+use crate::limits::AgentLimits;
 
 /// The time the agent sees: the current bar's, in nanoseconds since the epoch.
 #[derive(Clone, Default)]
@@ -61,10 +65,22 @@ struct OutputState {
     stream: &'static str,
     partial: Vec<u8>,
     tail: VecDeque<String>,
+    /// Bytes logged per decision point; the rest is dropped and counted.
+    limit: usize,
+    written: usize,
+    dropped: u64,
 }
 
 impl OutputState {
-    fn write(&mut self, mut bytes: &[u8]) {
+    fn write(&mut self, bytes: &[u8]) {
+        let room = self.limit.saturating_sub(self.written);
+        let kept = bytes.len().min(room);
+        self.written += kept;
+        self.dropped += (bytes.len() - kept) as u64;
+        self.write_lines(&bytes[..kept]);
+    }
+
+    fn write_lines(&mut self, mut bytes: &[u8]) {
         while let Some(end) = bytes.iter().position(|b| *b == b'\n') {
             self.partial.extend_from_slice(&bytes[..end]);
             self.emit();
@@ -94,8 +110,16 @@ impl OutputState {
 pub struct GuestOutput(Arc<Mutex<OutputState>>);
 
 impl GuestOutput {
-    pub fn new(agent: Arc<str>, stream: &'static str) -> Self {
-        Self(Arc::new(Mutex::new(OutputState { agent, stream, partial: Vec::new(), tail: VecDeque::new() })))
+    pub fn new(agent: Arc<str>, stream: &'static str, limit: usize) -> Self {
+        let state = OutputState { agent, stream, partial: Vec::new(), tail: VecDeque::new(), limit, written: 0, dropped: 0 };
+        Self(Arc::new(Mutex::new(state)))
+    }
+
+    /// Bytes dropped since the last call; the budget starts over.
+    pub fn take_dropped(&self) -> u64 {
+        let mut state = self.0.lock();
+        state.written = 0;
+        std::mem::take(&mut state.dropped)
     }
 
     /// The last lines written, oldest first, the unfinished one included.
@@ -176,4 +200,129 @@ pub fn wasi_context(clock: &BarClock, seed: u64, stdout: GuestOutput, stderr: Gu
         .allow_udp(false)
         .allow_ip_name_lookup(false);
     builder.build()
+}
+
+/// Enforces the agent's memory, table and instance bounds, and remembers a
+/// refused memory growth to name the fault that usually follows.
+pub struct AgentLimiter {
+    memory_bytes: usize,
+    table_elements: usize,
+    instances: usize,
+    tables: usize,
+    memories: usize,
+    denied_memory: Option<usize>,
+}
+
+impl AgentLimiter {
+    pub fn new(limits: &AgentLimits) -> Self {
+        let size = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
+        AgentLimiter {
+            memory_bytes: size(limits.memory_mib).saturating_mul(1 << 20),
+            table_elements: size(limits.table_elements.into()),
+            instances: size(limits.instances.into()),
+            tables: size(limits.tables.into()),
+            memories: size(limits.memories.into()),
+            denied_memory: None,
+        }
+    }
+
+    /// The memory size in bytes a refused growth asked for, if any.
+    pub fn denied_memory(&self) -> Option<usize> {
+        self.denied_memory
+    }
+}
+
+impl wasmtime::ResourceLimiter for AgentLimiter {
+    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        if desired > self.memory_bytes {
+            self.denied_memory = Some(desired);
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        Ok(desired <= self.table_elements)
+    }
+
+    fn instances(&self) -> usize {
+        self.instances
+    }
+
+    fn tables(&self) -> usize {
+        self.tables
+    }
+
+    fn memories(&self) -> usize {
+        self.memories
+    }
+}
+
+/// The agent's `wasi:clocks/monotonic-clock`: bar time, which stands still
+/// during a call. Waiting for it to move can only end at the call's
+/// deadline, where the wall-clock backstop cuts the agent off; a zero or
+/// past wait is ready at once.
+pub struct CallClock {
+    clock: BarClock,
+    deadline: tokio::time::Instant,
+}
+
+impl CallClock {
+    pub fn new(clock: BarClock) -> Self {
+        CallClock { clock, deadline: tokio::time::Instant::now() }
+    }
+
+    /// Starts the deadline of a call.
+    pub fn set_deadline(&mut self, after: Duration) {
+        self.deadline = tokio::time::Instant::now() + after;
+    }
+
+    fn wait(&self, table: &mut ResourceTable, forever: bool) -> wasmtime::Result<Resource<DynPollable>> {
+        let wait = table.push(Wait(forever.then_some(self.deadline)))?;
+        subscribe(table, wait)
+    }
+}
+
+/// Ready at once, or at the call's deadline.
+struct Wait(Option<tokio::time::Instant>);
+
+#[async_trait::async_trait]
+impl Pollable for Wait {
+    async fn ready(&mut self) {
+        if let Some(deadline) = self.0 {
+            tokio::time::sleep_until(deadline).await;
+        }
+    }
+}
+
+/// Links a [`CallClockView`] as the agent's monotonic clock.
+pub struct CallClockData;
+
+impl wasmtime::component::HasData for CallClockData {
+    type Data<'a> = CallClockView<'a>;
+}
+
+/// The WASI view of a [`CallClock`] needs the store's resource table.
+pub struct CallClockView<'a> {
+    pub clock: &'a CallClock,
+    pub table: &'a mut ResourceTable,
+}
+
+impl monotonic_clock::Host for CallClockView<'_> {
+    fn now(&mut self) -> wasmtime::Result<u64> {
+        Ok(self.clock.clock.nanos())
+    }
+
+    fn resolution(&mut self) -> wasmtime::Result<u64> {
+        Ok(1)
+    }
+
+    fn subscribe_instant(&mut self, when: u64) -> wasmtime::Result<Resource<DynPollable>> {
+        let forever = when > self.clock.clock.nanos();
+        self.clock.wait(self.table, forever)
+    }
+
+    fn subscribe_duration(&mut self, duration: u64) -> wasmtime::Result<Resource<DynPollable>> {
+        self.clock.wait(self.table, duration > 0)
+    }
 }
