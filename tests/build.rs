@@ -44,7 +44,7 @@ fn main() {
         );
     }
     let wasm = target_dir.join("wasm32-wasip2").join("release");
-    check_built(&wasm, &["sma_crossover", "sentiment_trader", "probe", "wrong_world", "foreign_import"]);
+    check_built(&wasm, &["sma_crossover", "sentiment_trader", "probe", "hostile", "wrong_world", "foreign_import"]);
     println!("cargo:rustc-env=AGENTS_DIR={}", wasm.display());
 }
 

@@ -5,6 +5,7 @@ mod access_log;
 mod bad_input;
 mod determinism;
 mod e2e;
+mod hostile;
 mod reference;
 mod sandbox;
 mod schema;

@@ -24,22 +24,27 @@ async fn every_stage_of_every_agent_validates() {
     let ohlcv = repo("example-agents/data/ohlcv");
     let news = repo("example-agents/data/news");
     let gaps = fixture("reference/gaps_5k");
-    let runs: [(&str, &str, &str, &str); 5] = [
+    let runs: [(&str, &str, &str, &str); 7] = [
         ("sma-crossover", "sma", gaps.to_str().unwrap(), "size=100"),
         ("sentiment-trader", "sentiment", news.to_str().unwrap(), "size=10"),
         ("probe", "orders", ohlcv.to_str().unwrap(), "mode=orders"),
         ("probe", "reads", ohlcv.to_str().unwrap(), "mode=reads"),
         ("probe", "panic", ohlcv.to_str().unwrap(), "mode=panic"),
+        ("hostile", "explain", ohlcv.to_str().unwrap(), "mode=explain"),
+        ("hostile", "window", ohlcv.to_str().unwrap(), "mode=window"),
     ];
     let mut stages = std::collections::BTreeSet::new();
+    let mut over_limits = false;
     for (name, id, data, param) in runs {
         let agent = format!("{id}={}", agent(name).display());
         run(&["--agent", &agent, "--data", data, "--param", param, "--fmel-dir", fmel]).await.unwrap();
         let records = records(std::path::Path::new(fmel), id);
         stages.extend(records.iter().map(|r| r["stage"].as_str().unwrap().to_owned()));
+        over_limits |= records.iter().any(|r| r.get("over_limits").is_some());
         assert_valid(&validator, &records);
     }
     assert_eq!(stages.into_iter().collect::<Vec<_>>(), ["ERROR", "INIT", "NEXT", "ORDER", "STOP"]);
+    assert!(over_limits, "a record with over_limits was validated");
 }
 
 #[test]

@@ -259,7 +259,16 @@ impl AgentInstance {
         self.store.data_mut().host.lock_market(market.read_arc());
         let result = call(agent, &mut self.store);
         self.store.data_mut().host.unlock_market();
-        result.map_err(|e| self.classify(&e, name))
+        match result {
+            Ok(_) if self.store.data().clock.expired() => Err(self.deadline_fault(name)),
+            Ok(value) => Ok(value),
+            Err(e) => Err(self.classify(&e, name)),
+        }
+    }
+
+    fn deadline_fault(&self, call: &str) -> Fault {
+        let message = format!("{call} ran past its deadline of {} ms (deadline_ms)", self.limits.deadline_ms);
+        Fault { kind: "deadline".into(), message }
     }
 
     pub fn init(&mut self, market: &Arc<RwLock<Market>>, params: &[(String, String)]) -> Result<Result<(), String>, Fault> {
@@ -285,7 +294,8 @@ impl AgentInstance {
         let fault = |kind: &str, message: String| Fault { kind: kind.into(), message };
         if let Some(asked) = self.store.data().limiter.denied_memory() {
             let limit = self.limits.memory_mib;
-            return fault("memory", format!("{call} asked for {} MiB of memory; the limit is {limit} MiB", asked >> 20));
+            let asked = asked as f64 / f64::from(1 << 20);
+            return fault("memory", format!("{call} asked for {asked:.1} MiB of memory; the limit is {limit} MiB (memory_mib)"));
         }
         if let Some(host) = error.downcast_ref::<HostFault>() {
             return fault(host.kind, format!("{call}: {}", host.message));

@@ -10,7 +10,7 @@ use rand::rngs::StdRng;
 use std::collections::VecDeque;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 use wasmtime::component::{Resource, ResourceTable};
@@ -265,32 +265,42 @@ impl wasmtime::ResourceLimiter for AgentLimiter {
 pub struct CallClock {
     clock: BarClock,
     deadline: tokio::time::Instant,
+    /// Set when a wait reached the deadline: the call has overrun, even if
+    /// it returns before WebAssembly code checks the epoch again.
+    expired: Arc<AtomicBool>,
 }
 
 impl CallClock {
     pub fn new(clock: BarClock) -> Self {
-        CallClock { clock, deadline: tokio::time::Instant::now() }
+        CallClock { clock, deadline: tokio::time::Instant::now(), expired: Arc::default() }
     }
 
     /// Starts the deadline of a call.
     pub fn set_deadline(&mut self, after: Duration) {
         self.deadline = tokio::time::Instant::now() + after;
+        self.expired.store(false, Ordering::Relaxed);
+    }
+
+    /// Whether the call waited until its deadline.
+    pub fn expired(&self) -> bool {
+        self.expired.load(Ordering::Relaxed)
     }
 
     fn wait(&self, table: &mut ResourceTable, forever: bool) -> wasmtime::Result<Resource<DynPollable>> {
-        let wait = table.push(Wait(forever.then_some(self.deadline)))?;
+        let wait = table.push(Wait(forever.then(|| (self.deadline, self.expired.clone()))))?;
         subscribe(table, wait)
     }
 }
 
 /// Ready at once, or at the call's deadline.
-struct Wait(Option<tokio::time::Instant>);
+struct Wait(Option<(tokio::time::Instant, Arc<AtomicBool>)>);
 
 #[async_trait::async_trait]
 impl Pollable for Wait {
     async fn ready(&mut self) {
-        if let Some(deadline) = self.0 {
-            tokio::time::sleep_until(deadline).await;
+        if let Some((deadline, expired)) = &self.0 {
+            tokio::time::sleep_until(*deadline).await;
+            expired.store(true, Ordering::Relaxed);
         }
     }
 }
