@@ -125,7 +125,7 @@ impl RunArgs {
             fmel: FmelConfig::Jsonl { dir: self.fmel_dir.clone(), overwrite: self.overwrite },
             seed: self.seed,
             history_bars: self.history_bars,
-            engine: EngineLimits { wasm_stack_kib: self.wasm_stack_kib },
+            engine: EngineLimits { wasm_stack_kib: self.wasm_stack_kib, ..EngineLimits::default() },
         })
     }
 }

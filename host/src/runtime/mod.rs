@@ -78,7 +78,8 @@ pub enum LoadError {
 pub struct Runtime {
     engine: Engine,
     linker: Linker<AgentState>,
-    _ticker: EpochTicker,
+    limits: EngineLimits,
+    _ticker: Option<EpochTicker>,
 }
 
 impl Runtime {
@@ -86,8 +87,8 @@ impl Runtime {
         let mut config = Config::new();
         config.wasm_component_model(true);
         config.cranelift_opt_level(wasmtime::OptLevel::Speed);
-        config.consume_fuel(true);
-        config.epoch_interruption(true);
+        config.consume_fuel(limits.fuel);
+        config.epoch_interruption(limits.epoch_deadlines);
         config.max_wasm_stack(usize::try_from(limits.wasm_stack_kib)?.saturating_mul(1024));
         let engine = Engine::new(&config)?;
         let mut linker = Linker::new(&engine);
@@ -99,7 +100,8 @@ impl Runtime {
         })?;
         linker.allow_shadowing(false);
         Agent::add_to_linker::<AgentState, HasSelf<HostState>>(&mut linker, |state| &mut state.host)?;
-        Ok(Self { _ticker: EpochTicker::start(engine.clone()), engine, linker })
+        let ticker = limits.epoch_deadlines.then(|| EpochTicker::start(engine.clone()));
+        Ok(Self { _ticker: ticker, engine, linker, limits: limits.clone() })
     }
 
     /// Reads, compiles and checks a component against the `agent` world.
@@ -133,7 +135,8 @@ impl Runtime {
         let wrong = |e: wasmtime::Error| LoadError::WrongWorld { path: shown.clone(), reason: format!("{e:#}") };
         let pre = self.linker.instantiate_pre(&component).map_err(wrong)?;
         let pre = bindings::AgentPre::new(pre).map_err(wrong)?;
-        Ok(AgentComponent { path: path.to_owned(), sha256: DataHash(Sha256::digest(&bytes).into()), pre })
+        let sha256 = DataHash(Sha256::digest(&bytes).into());
+        Ok(AgentComponent { path: path.to_owned(), sha256, pre, engine: self.limits.clone() })
     }
 }
 
@@ -174,6 +177,7 @@ pub struct AgentComponent {
     pub path: PathBuf,
     pub sha256: DataHash,
     pre: bindings::AgentPre<AgentState>,
+    engine: EngineLimits,
 }
 
 impl AgentComponent {
@@ -193,7 +197,7 @@ impl AgentComponent {
         };
         let mut store = Store::new(self.pre.engine(), state);
         store.limiter(|state| &mut state.limiter);
-        let mut instance = AgentInstance { store, agent: None, clock, stdout, stderr, limits };
+        let mut instance = AgentInstance { store, agent: None, clock, stdout, stderr, limits, engine: self.engine.clone() };
         instance.arm();
         match self.pre.instantiate(&mut instance.store) {
             Ok(agent) => {
@@ -213,6 +217,7 @@ pub struct AgentInstance {
     stdout: GuestOutput,
     stderr: GuestOutput,
     limits: AgentLimits,
+    engine: EngineLimits,
 }
 
 impl AgentInstance {
@@ -239,10 +244,14 @@ impl AgentInstance {
 
     /// Gives the next call its fuel and its deadline.
     fn arm(&mut self) {
-        // Fuel is on for every store of this engine, so this cannot fail.
-        let _ = self.store.set_fuel(self.limits.fuel_per_call);
-        let ticks = self.limits.deadline_ms.div_ceil(EPOCH_TICK.as_millis() as u64).max(1);
-        self.store.set_epoch_deadline(ticks);
+        if self.engine.fuel {
+            // Fuel is on for every store of this engine, so this cannot fail.
+            let _ = self.store.set_fuel(self.limits.fuel_per_call);
+        }
+        if self.engine.epoch_deadlines {
+            let ticks = self.limits.deadline_ms.div_ceil(EPOCH_TICK.as_millis() as u64).max(1);
+            self.store.set_epoch_deadline(ticks);
+        }
         self.store.data_mut().clock.set_deadline(Duration::from_millis(self.limits.deadline_ms));
     }
 
