@@ -3,7 +3,7 @@
 //! - `replay`: end-to-end replay throughput of an agent over generated bars,
 //!   timed from the start of loading the data to the last flushed FMEL record.
 //! - `sandbox`: what the CPU budget (fuel) and the wall-clock backstop
-//!   (epochs) cost on replay throughput, measured side by side, and how long a
+//!   (epochs) cost per decision point, measured side by side, and how long a
 //!   looping or sleeping agent runs before it is cut off.
 //!
 //! Build the agents first:
@@ -12,24 +12,32 @@
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
+use parking_lot::RwLock;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
+use rust_decimal::Decimal;
 use std::ffi::OsStr;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+use trading_host::broker::simulated::{SimulatedBroker, SimulatedBrokerConfig};
 use trading_host::cli::RunArgs;
+use trading_host::fmel::Fault;
 use trading_host::limits::{AgentLimits, EngineLimits};
+use trading_host::market::{Bar, DataHash, DecisionPoint, FeedId, FeedSchema, Market, Ohlc};
 use trading_host::run::{RunReport, run};
-use trading_host::runtime::Runtime;
+use trading_host::runtime::{AgentInstance, HostState, Runtime};
+use trading_host::time::Timestamp;
 
 #[derive(Parser)]
 struct Cli {
     #[command(subcommand)]
-    command: Bench,
+    command: Command,
 }
 
 #[derive(Subcommand)]
-enum Bench {
+enum Command {
     /// Replays SYMBOLS × BARS generated one-minute bars through one agent.
     Replay {
         /// The agent component.
@@ -110,76 +118,121 @@ fn require(agent: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn sandbox(bars: u64, rounds: usize) -> anyhow::Result<()> {
+/// Synthetic decision points for two symbols, made before any timing.
+fn points(bars: u64) -> Vec<DecisionPoint> {
+    let mut rng = StdRng::seed_from_u64(7);
+    let mut closes = [100.0f64, 50.0];
+    (0..bars)
+        .map(|i| {
+            let time = Timestamp(1_704_067_200_000_000_000 + i as i64 * 60_000_000_000);
+            let bars = (0..2u32)
+                .map(|s| {
+                    let open = closes[s as usize];
+                    let close = (open * (1.0 + rng.random_range(-0.002..0.002)) * 10_000.0).round() / 10_000.0;
+                    closes[s as usize] = close;
+                    let price = |x: f64| Decimal::from_f64_retain(x).unwrap_or_default().round_dp(4);
+                    Bar {
+                        feed: FeedId(s),
+                        time,
+                        numbers: vec![open, open.max(close), open.min(close), close, 100.0],
+                        texts: Vec::new(),
+                        prices: Ohlc {
+                            open: price(open),
+                            high: price(open.max(close)),
+                            low: price(open.min(close)),
+                            close: price(close),
+                        },
+                        hash: DataHash::default(),
+                    }
+                })
+                .collect();
+            DecisionPoint { time, bars }
+        })
+        .collect()
+}
+
+/// One agent instance on its own, fed decision points in a loop: what a
+/// decision costs in the agent and its host calls, without feed or writer.
+struct Bench {
+    market: Arc<RwLock<Market>>,
+    instance: AgentInstance,
+}
+
+impl Bench {
+    fn new(engine: &EngineLimits, agent: &Path, params: &[(String, String)]) -> anyhow::Result<Self> {
+        let runtime = Runtime::new(engine)?;
+        let limits = AgentLimits::default();
+        let component = runtime.load(agent, &limits)?;
+        let schemas = vec![FeedSchema::new("A", "A"), FeedSchema::new("B", "B")];
+        let market = Arc::new(RwLock::new(Market::new(schemas.clone(), 1024)));
+        let config = SimulatedBrokerConfig { cash: Decimal::from(1_000_000), commission_rate: Decimal::ZERO, allow_short: false };
+        let host = HostState::new(&market.read(), Box::new(SimulatedBroker::new(config, &schemas)), limits.clone());
+        let mut instance = component.instantiate("bench", 0, limits, host).map_err(|f| anyhow::anyhow!("{}", f.message))?;
+        instance.init(&market, params).map_err(|f| anyhow::anyhow!("{}", f.message))?.map_err(anyhow::Error::msg)?;
+        Ok(Bench { market, instance })
+    }
+
+    /// Runs one decision point; the fault, if the agent faulted.
+    fn decide(&mut self, point: DecisionPoint) -> Result<(), Fault> {
+        self.market.write().advance(point);
+        self.instance.new_decision();
+        self.instance.host().broker.on_market(&self.market.read());
+        let result = self.instance.on_bar(&self.market);
+        let host = self.instance.host();
+        host.log.take();
+        let mut events = Vec::new();
+        host.broker.drain_events(&mut events);
+        result
+    }
+}
+
+fn decision_ns(engine: &EngineLimits, agent: &Path, points: &[DecisionPoint]) -> anyhow::Result<f64> {
+    let mut bench = Bench::new(engine, agent, &[])?;
+    let start = Instant::now();
+    for point in points {
+        bench.decide(point.clone()).map_err(|f| anyhow::anyhow!("{}", f.message))?;
+    }
+    Ok(start.elapsed().as_nanos() as f64 / points.len() as f64)
+}
+
+/// Milliseconds from the start of the hostile call to its fault.
+fn cutoff_ms(agent: &Path, mode: &str) -> anyhow::Result<(f64, String)> {
+    let mut bench = Bench::new(&EngineLimits::default(), agent, &[("mode".into(), mode.into()), ("at".into(), "1".into())])?;
+    let point = points(1).remove(0);
+    let start = Instant::now();
+    let fault = bench.decide(point).err().ok_or_else(|| anyhow::anyhow!("mode {mode} did not fault"))?;
+    Ok((start.elapsed().as_secs_f64() * 1000.0, fault.kind))
+}
+
+fn sandbox(bars: u64, rounds: usize) -> anyhow::Result<()> {
     let sma = built_agent("sma_crossover");
     let hostile = built_agent("hostile");
     require(&sma)?;
     require(&hostile)?;
-    let dir = tempfile::tempdir()?;
-    let data = dir.path().join("data");
-    std::fs::create_dir(&data)?;
-    generate(&data, 2, bars)?;
-    let fmel = dir.path().join("fmel");
-    let sma = format!("bench={}", sma.display());
-    let engines = [("fuel+epoch", true, true), ("fuel", true, false), ("epoch", false, true), ("none", false, false)];
-    let mut rates: Vec<Vec<f64>> = vec![Vec::new(); engines.len()];
+    let points = points(bars);
+    let engines = [("none", false, false), ("epoch", false, true), ("fuel", true, false), ("fuel+epoch", true, true)];
+    let mut costs: Vec<Vec<f64>> = vec![Vec::new(); engines.len()];
     for _ in 0..rounds {
         for (i, (_, fuel, epoch_deadlines)) in engines.iter().enumerate() {
             let engine = EngineLimits { fuel: *fuel, epoch_deadlines: *epoch_deadlines, ..EngineLimits::default() };
-            let args: [&OsStr; 7] = [
-                "--agent".as_ref(),
-                sma.as_ref(),
-                "--data".as_ref(),
-                data.as_os_str(),
-                "--fmel-dir".as_ref(),
-                fmel.as_os_str(),
-                "--overwrite".as_ref(),
-            ];
-            let report = replay(&args, &engine).await?;
-            rates[i].push(report.bars as f64 / report.elapsed.as_secs_f64());
+            costs[i].push(decision_ns(&engine, &sma, &points)?);
         }
     }
-    let rate: Vec<f64> = rates.into_iter().map(median).collect();
-    for ((name, ..), r) in engines.iter().zip(&rate) {
-        println!("{name:>10}: {r:>10.0} bars/s");
+    let cost: Vec<f64> = costs.into_iter().map(median).collect();
+    for ((name, ..), ns) in engines.iter().zip(&cost) {
+        println!("{name:>10}: {ns:>8.1} ns per decision point of sma-crossover (2 symbols)");
     }
-    let overhead = |with: f64| (rate[3] / with - 1.0) * 100.0;
-
-    // Cut-off: a looping or sleeping agent against one that returns, on three bars.
-    let tiny = dir.path().join("tiny");
-    std::fs::create_dir(&tiny)?;
-    generate(&tiny, 1, 3)?;
-    let hostile = format!("hostile={}", hostile.display());
-    let elapsed = |mode: &'static str| {
-        let (hostile, tiny, fmel) = (hostile.clone(), tiny.clone(), fmel.clone());
-        async move {
-            let mut times = Vec::new();
-            for _ in 0..rounds {
-                let mode = format!("mode={mode}");
-                let args: [&OsStr; 9] = [
-                    "--agent".as_ref(),
-                    hostile.as_ref(),
-                    "--data".as_ref(),
-                    tiny.as_os_str(),
-                    "--param".as_ref(),
-                    mode.as_ref(),
-                    "--fmel-dir".as_ref(),
-                    fmel.as_os_str(),
-                    "--overwrite".as_ref(),
-                ];
-                times.push(replay(&args, &EngineLimits::default()).await?.elapsed.as_secs_f64() * 1000.0);
-            }
-            anyhow::Ok(median(times))
-        }
-    };
-    let idle = elapsed("idle").await?;
-    let cutoff_ms = elapsed("loop-bar").await? - idle;
-    let deadline_cutoff_ms = elapsed("sleep").await? - idle;
+    let overhead = |with: f64| (with / cost[0] - 1.0) * 100.0;
+    let fuel_cutoffs: Vec<(f64, String)> = (0..rounds).map(|_| cutoff_ms(&hostile, "loop-bar")).collect::<Result<_, _>>()?;
+    let sleep_cutoffs: Vec<(f64, String)> = (0..rounds.min(3)).map(|_| cutoff_ms(&hostile, "sleep")).collect::<Result<_, _>>()?;
+    println!("cut-off kinds: {} and {}", fuel_cutoffs[0].1, sleep_cutoffs[0].1);
     println!(
-        "{{\"fuel_overhead_pct\": {:.1}, \"epoch_overhead_pct\": {:.1}, \"fuel_and_epoch_overhead_pct\": {:.1}, \"cutoff_ms\": {cutoff_ms:.1}, \"deadline_cutoff_ms\": {deadline_cutoff_ms:.1}, \"deadline_ms\": {}}}",
-        overhead(rate[1]),
-        overhead(rate[2]),
-        overhead(rate[0]),
+        "{{\"fuel_overhead_pct\": {:.1}, \"epoch_overhead_pct\": {:.1}, \"fuel_and_epoch_overhead_pct\": {:.1}, \"cutoff_ms\": {:.1}, \"deadline_cutoff_ms\": {:.1}, \"deadline_ms\": {}}}",
+        overhead(cost[2]),
+        overhead(cost[1]),
+        overhead(cost[3]),
+        median(fuel_cutoffs.into_iter().map(|(ms, _)| ms).collect()),
+        median(sleep_cutoffs.into_iter().map(|(ms, _)| ms).collect()),
         AgentLimits::default().deadline_ms
     );
     Ok(())
@@ -188,7 +241,7 @@ async fn sandbox(bars: u64, rounds: usize) -> anyhow::Result<()> {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
-        Bench::Replay { agent, bars, symbols } => {
+        Command::Replay { agent, bars, symbols } => {
             require(&agent)?;
             let dir = tempfile::tempdir()?;
             let data = dir.path().join("data");
@@ -215,7 +268,7 @@ async fn main() -> anyhow::Result<()> {
                 peak_rss_mib().unwrap_or(f64::NAN)
             );
         }
-        Bench::Sandbox { bars, rounds } => sandbox(bars, rounds).await?,
+        Command::Sandbox { bars, rounds } => tokio::task::spawn_blocking(move || sandbox(bars, rounds)).await??,
     }
     Ok(())
 }

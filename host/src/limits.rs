@@ -35,6 +35,9 @@ pub struct AgentLimits {
     pub reads_per_decision: u32,
     /// Series and position symbols the agent may intern; more is a fault.
     pub series: u32,
+    /// Bytes of a field name, symbol or client order id the agent passes;
+    /// more is a fault, so that names the host keeps stay small.
+    pub name_bytes: u32,
     /// Order requests and cancels in one decision point; the excess gets a
     /// typed error and is counted in the record.
     pub orders_per_decision: u32,
@@ -61,6 +64,7 @@ impl Default for AgentLimits {
             text_bytes: 65_536,
             reads_per_decision: 1_000_000,
             series: 65_536,
+            name_bytes: 256,
             orders_per_decision: 100,
             explain_bytes_per_decision: 4_096,
             output_bytes_per_decision: 16_384,

@@ -133,6 +133,13 @@ async fn a_window_of_two_to_the_31_values_is_out_of_range() {
 }
 
 #[tokio::test]
+async fn a_megabyte_field_name_is_out_of_range() {
+    let outcome = beside_sma("long-name", &[]).await;
+    let message = assert_fault(&outcome, "out-of-range", 1);
+    assert_eq!(message, "on-bar: a field name of 1048576 bytes is over the limit of 256 (name_bytes)");
+}
+
+#[tokio::test]
 async fn a_million_orders_in_one_decision_are_bounded_and_counted() {
     // Plenty of time and fuel: the bound under test is the order count.
     let outcome =

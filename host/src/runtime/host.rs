@@ -152,6 +152,15 @@ impl HostState {
         Ok(())
     }
 
+    /// Refuses names longer than the bound, before the host keeps any.
+    fn name_allowed(&self, what: &str, name: &str) -> wasmtime::Result<()> {
+        let limit = self.limits.name_bytes as usize;
+        if name.len() > limit {
+            return Err(out_of_range(format!("a {what} of {} bytes is over the limit of {limit} (name_bytes)", name.len())));
+        }
+        Ok(())
+    }
+
     fn intern_allowed(&self, interned: usize) -> wasmtime::Result<()> {
         if interned >= self.limits.series as usize {
             let limit = self.limits.series;
@@ -304,6 +313,7 @@ impl market::Host for HostState {
     }
 
     fn series(&mut self, feed: u32, field: String) -> wasmtime::Result<Option<u32>> {
+        self.name_allowed("field name", &field)?;
         let Ok(feed) = self.feed_id(feed) else {
             return Ok(None);
         };
@@ -385,6 +395,7 @@ impl portfolio::Host for HostState {
     }
 
     fn position(&mut self, symbol: String) -> wasmtime::Result<f64> {
+        self.name_allowed("symbol", &symbol)?;
         let field = format!("position.{symbol}");
         let index = match self.names.position_fields.iter().position(|f| **f == *field) {
             Some(i) => i,
@@ -404,6 +415,10 @@ impl orders::Host for HostState {
         // Requests over the bound are counted, not logged one by one.
         if let Err(limit) = self.order_allowed() {
             return Ok(Err(types::OrderError::LimitExceeded(limit)));
+        }
+        self.name_allowed("symbol", &request.symbol)?;
+        if let Some(id) = &request.client_order_id {
+            self.name_allowed("client order id", id)?;
         }
         let (order_type, bad_price) = order_type_from(&request.order_type);
         let qty = decimal::from_f64(request.qty);

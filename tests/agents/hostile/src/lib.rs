@@ -51,6 +51,9 @@ impl Agent for Hostile {
             "window" => {
                 black_box(feed.window("close", 1 << 31));
             }
+            "long-name" => {
+                black_box(feed.field(&"x".repeat(1 << 20), 0));
+            }
             "orders" => {
                 let (mut ok, mut limited, mut other) = (0u64, 0u64, 0u64);
                 for _ in 0..1_000_000 {
