@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use trading_host_tests::{agent, expanded_accesses, records, repo, run, stage};
+use trading_host_tests::{agent, expanded_accesses, read_json, records, repo, run, stage};
 
 #[tokio::test]
 async fn sma_crossover_trades_two_symbols_and_logs_every_decision() {
@@ -45,7 +45,7 @@ async fn sma_crossover_trades_two_symbols_and_logs_every_decision() {
 
     let logged: usize = next.iter().map(|r| expanded_accesses(r).len()).sum::<usize>()
         + stage(&records, "ORDER").iter().map(|r| expanded_accesses(r).len()).sum::<usize>();
-    let summary: Value = serde_json::from_slice(&std::fs::read(&summary).unwrap()).unwrap();
+    let summary = read_json(&summary);
     assert_eq!(summary["schema_version"], 1);
     assert_eq!(summary["faulted"], serde_json::json!([]));
     let agent = &summary["agents"]["sma_crossover"];

@@ -5,7 +5,7 @@
 use serde_json::Value;
 use tokio::sync::OnceCell;
 use trading_host::run::RunReport;
-use trading_host_tests::{agent, comparable, records, repo, run, stage};
+use trading_host_tests::{agent, comparable, read_json, records, repo, run, stage};
 
 /// A deadline far away, so that a loaded machine cannot turn a fuel fault
 /// into a deadline fault.
@@ -40,7 +40,7 @@ async fn solo() -> &'static (Vec<Value>, Value) {
         ])
         .await
         .unwrap();
-        let summary: Value = serde_json::from_slice(&std::fs::read(summary).unwrap()).unwrap();
+        let summary = read_json(&summary);
         (comparable(records(&fmel, "sma")), summary["agents"]["sma"]["fills"].clone())
     })
     .await
@@ -74,7 +74,7 @@ async fn beside_sma(mode: &str, extra: &[&str]) -> Outcome {
     let report = run(&args).await.unwrap();
 
     let (solo_records, solo_fills) = solo().await;
-    let summary: Value = serde_json::from_slice(&std::fs::read(summary).unwrap()).unwrap();
+    let summary = read_json(&summary);
     assert_eq!(&summary["agents"]["sma"]["fills"], solo_fills, "sma-crossover's fills are untouched");
     assert!(comparable(records(&fmel, "sma")) == *solo_records, "sma-crossover's records are untouched");
     assert!(report.agents[1].fault.is_none());

@@ -4,7 +4,7 @@
 use rust_decimal::Decimal;
 use serde_json::Value;
 use std::str::FromStr;
-use trading_host_tests::{agent, fixture, run};
+use trading_host_tests::{agent, fixture, read_json, run};
 
 async fn cross_check(data: &str, expected: &str) {
     let dir = tempfile::tempdir().unwrap();
@@ -31,9 +31,9 @@ async fn cross_check(data: &str, expected: &str) {
     .unwrap();
     assert!(report.faulted().next().is_none());
 
-    let got: Value = serde_json::from_slice(&std::fs::read(&summary).unwrap()).unwrap();
+    let got = read_json(&summary);
     let got = &got["agents"]["sma-crossover"];
-    let want: Value = serde_json::from_slice(&std::fs::read(fixture(&format!("reference/{expected}"))).unwrap()).unwrap();
+    let want = read_json(&fixture(&format!("reference/{expected}")));
 
     let fill = |f: &Value| {
         ["symbol", "side", "qty", "price", "bar_time", "commission"]

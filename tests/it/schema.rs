@@ -1,10 +1,10 @@
 //! Every record the host writes validates against docs/fmel-record.schema.json.
 
 use serde_json::Value;
-use trading_host_tests::{agent, fixture, records, repo, run};
+use trading_host_tests::{agent, fixture, read_json, records, repo, run};
 
 fn validator() -> jsonschema::Validator {
-    let schema: Value = serde_json::from_slice(&std::fs::read(repo("docs/fmel-record.schema.json")).unwrap()).unwrap();
+    let schema = read_json(&repo("docs/fmel-record.schema.json"));
     jsonschema::draft202012::new(&schema).expect("the schema is valid JSON Schema")
 }
 

@@ -27,6 +27,12 @@ pub async fn run(args: &[&str]) -> anyhow::Result<RunReport> {
     run_command(&args, std::future::pending()).await
 }
 
+/// A JSON file, such as a `--summary-json` output.
+pub fn read_json(path: &Path) -> Value {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
 /// The records of one agent's FMEL file.
 pub fn records(fmel_dir: &Path, agent_id: &str) -> Vec<Value> {
     let path = fmel_dir.join(format!("{agent_id}.jsonl"));
