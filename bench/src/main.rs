@@ -23,8 +23,9 @@ use std::sync::Arc;
 use std::time::Instant;
 use trading_host::broker::simulated::{SimulatedBroker, SimulatedBrokerConfig};
 use trading_host::cli::RunArgs;
+use trading_host::config::EngineConfig;
 use trading_host::fmel::Fault;
-use trading_host::limits::{AgentLimits, EngineLimits};
+use trading_host::limits::AgentLimits;
 use trading_host::market::{Bar, DataHash, DecisionPoint, FeedId, FeedSchema, Market, Ohlc};
 use trading_host::run::{RunReport, run};
 use trading_host::runtime::{AgentInstance, HostState, Runtime};
@@ -101,10 +102,10 @@ fn peak_rss_mib() -> Option<f64> {
 }
 
 /// Runs the host on `args` with the engine settings given, silently.
-async fn replay(args: &[&OsStr], engine: &EngineLimits) -> anyhow::Result<RunReport> {
+async fn replay(args: &[&OsStr], engine: &EngineConfig) -> anyhow::Result<RunReport> {
     let mut config = RunArgs::parse_args(args)?.to_config()?;
     config.engine = engine.clone();
-    let runtime = Runtime::new(&config.engine)?;
+    let runtime = Runtime::new(&config.engine, config.agents.len() as u32)?;
     Ok(run(&config, &runtime, std::future::pending()).await?)
 }
 
@@ -159,8 +160,8 @@ struct Bench {
 }
 
 impl Bench {
-    fn new(engine: &EngineLimits, agent: &Path, params: &[(String, String)]) -> anyhow::Result<Self> {
-        let runtime = Runtime::new(engine)?;
+    fn new(engine: &EngineConfig, agent: &Path, params: &[(String, String)]) -> anyhow::Result<Self> {
+        let runtime = Runtime::new(engine, 1)?;
         let limits = AgentLimits::default();
         let component = runtime.load(agent, &limits)?;
         let schemas = vec![FeedSchema::new("A", "A"), FeedSchema::new("B", "B")];
@@ -186,7 +187,7 @@ impl Bench {
     }
 }
 
-fn decision_ns(engine: &EngineLimits, agent: &Path, points: &[DecisionPoint]) -> anyhow::Result<f64> {
+fn decision_ns(engine: &EngineConfig, agent: &Path, points: &[DecisionPoint]) -> anyhow::Result<f64> {
     let mut bench = Bench::new(engine, agent, &[])?;
     let start = Instant::now();
     for point in points {
@@ -197,7 +198,7 @@ fn decision_ns(engine: &EngineLimits, agent: &Path, points: &[DecisionPoint]) ->
 
 /// Milliseconds from the start of the hostile call to its fault.
 fn cutoff_ms(agent: &Path, mode: &str) -> anyhow::Result<(f64, String)> {
-    let mut bench = Bench::new(&EngineLimits::default(), agent, &[("mode".into(), mode.into()), ("at".into(), "1".into())])?;
+    let mut bench = Bench::new(&EngineConfig::default(), agent, &[("mode".into(), mode.into()), ("at".into(), "1".into())])?;
     let point = points(1).remove(0);
     let start = Instant::now();
     let fault = bench.decide(point).err().ok_or_else(|| anyhow::anyhow!("mode {mode} did not fault"))?;
@@ -214,7 +215,7 @@ fn sandbox(bars: u64, rounds: usize) -> anyhow::Result<()> {
     let mut costs: Vec<Vec<f64>> = vec![Vec::new(); engines.len()];
     for _ in 0..rounds {
         for (i, (_, fuel, epoch_deadlines)) in engines.iter().enumerate() {
-            let engine = EngineLimits { fuel: *fuel, epoch_deadlines: *epoch_deadlines, ..EngineLimits::default() };
+            let engine = EngineConfig { fuel: *fuel, epoch_deadlines: *epoch_deadlines, ..EngineConfig::default() };
             costs[i].push(decision_ns(&engine, &sma, &points)?);
         }
     }
@@ -259,7 +260,7 @@ async fn main() -> anyhow::Result<()> {
                 "--commission".as_ref(),
                 "0.001".as_ref(),
             ];
-            let report = replay(&args, &EngineLimits::default()).await?;
+            let report = replay(&args, &EngineConfig::default()).await?;
             let seconds = report.elapsed.as_secs_f64();
             println!(
                 "{{\"replay_bars_per_s\": {:.0}, \"bars\": {}, \"seconds\": {seconds:.3}, \"replay_peak_rss_mib\": {:.1}}}",

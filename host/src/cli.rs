@@ -1,8 +1,8 @@
 //! The command line.
 
 use crate::broker::simulated::SimulatedBrokerConfig;
-use crate::config::{AgentConfig, BrokerConfig, DEFAULT_HISTORY_BARS, FeedConfig, FmelConfig, RunConfig};
-use crate::limits::{AgentLimits, EngineLimits};
+use crate::config::{AgentConfig, BrokerConfig, DEFAULT_HISTORY_BARS, EngineConfig, FeedConfig, FmelConfig, RunConfig};
+use crate::limits::AgentLimits;
 use crate::run::{RunError, RunReport, run};
 use crate::runtime::Runtime;
 use crate::summary::{Summary, render};
@@ -70,8 +70,18 @@ pub struct RunArgs {
     #[arg(long = "limit", value_name = "[ID.]KEY=VALUE")]
     pub limits: Vec<String>,
     /// Native stack for WebAssembly frames, in KiB, for every agent.
-    #[arg(long, value_name = "KIB", default_value_t = EngineLimits::default().wasm_stack_kib)]
+    #[arg(long, value_name = "KIB", default_value_t = EngineConfig::default().wasm_stack_kib)]
     pub wasm_stack_kib: u64,
+    /// Largest memory any agent can be given, in MiB: the size of each slot
+    /// of the instance pool.
+    #[arg(long, value_name = "MIB", default_value_t = EngineConfig::default().memory_slot_mib)]
+    pub memory_slot_mib: u64,
+    /// Directory of precompiled components [default: ~/.cache/trading-host/components].
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Compile components on every start instead of caching them.
+    #[arg(long, conflicts_with = "cache_dir")]
+    pub no_cache: bool,
 }
 
 impl RunArgs {
@@ -125,7 +135,15 @@ impl RunArgs {
             fmel: FmelConfig::Jsonl { dir: self.fmel_dir.clone(), overwrite: self.overwrite },
             seed: self.seed,
             history_bars: self.history_bars,
-            engine: EngineLimits { wasm_stack_kib: self.wasm_stack_kib, ..EngineLimits::default() },
+            engine: EngineConfig {
+                wasm_stack_kib: self.wasm_stack_kib,
+                memory_slot_mib: self.memory_slot_mib,
+                cache_dir: match self.no_cache {
+                    true => None,
+                    false => self.cache_dir.clone().or_else(EngineConfig::default_cache_dir),
+                },
+                ..EngineConfig::default()
+            },
         })
     }
 }
@@ -171,7 +189,7 @@ pub fn exit_code(report: &RunReport) -> ExitCode {
 /// Runs `trading-host run`, prints the report, writes the summary.
 pub async fn run_command(args: &RunArgs, shutdown: impl std::future::Future<Output = ()>) -> anyhow::Result<RunReport> {
     let config = args.to_config()?;
-    let runtime = Runtime::new(&config.engine)?;
+    let runtime = Runtime::new(&config.engine, config.agents.len() as u32)?;
     let report = run(&config, &runtime, shutdown).await?;
     print!("{}", render(&report));
     if let Some(path) = &args.summary_json {

@@ -7,7 +7,7 @@ use crate::feed::replay::ReplayFeed;
 use crate::feed::{FeedError, MarketFeed};
 use crate::fmel::jsonl::JsonlSink;
 use crate::fmel::{DecisionSink, SinkError};
-use crate::limits::{AgentLimits, EngineLimits};
+use crate::limits::AgentLimits;
 use crate::market::FeedSchema;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -34,9 +34,57 @@ pub struct RunConfig {
     /// Bars kept per feed for reads by offset and windows; older reads trap.
     #[serde(default = "default_history_bars")]
     pub history_bars: usize,
-    /// Sandbox bounds wasmtime applies to every agent at once.
+    /// Settings wasmtime applies to every agent at once.
     #[serde(default)]
-    pub engine: EngineLimits,
+    pub engine: EngineConfig,
+}
+
+/// Settings of the WebAssembly engine, shared by every agent of a process.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EngineConfig {
+    /// Native stack for WebAssembly frames, in KiB: deep recursion traps.
+    pub wasm_stack_kib: u64,
+    /// Meter fuel. Off, `fuel_per_call` is not enforced: only for measuring
+    /// its cost, or for agents trusted not to loop.
+    pub fuel: bool,
+    /// Enforce `deadline_ms` with epoch interruption. Off, only waits in host
+    /// calls are bounded: only for measuring its cost.
+    pub epoch_deadlines: bool,
+    /// Directory of precompiled components, keyed by the component's SHA-256
+    /// and the engine's settings; none to compile on every start. Its entries
+    /// are native code: keep it writable by the host's own user only.
+    pub cache_dir: Option<PathBuf>,
+    /// Pre-allocate a pool of instance slots, for instantiation in
+    /// microseconds; each memory slot holds `memory_slot_mib`.
+    pub pooling: bool,
+    /// Largest linear memory any agent can have when pooling, in MiB. An
+    /// agent's `memory_mib` cannot exceed it.
+    pub memory_slot_mib: u64,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            wasm_stack_kib: 512,
+            fuel: true,
+            epoch_deadlines: true,
+            cache_dir: None,
+            pooling: true,
+            memory_slot_mib: 64,
+        }
+    }
+}
+
+impl EngineConfig {
+    /// `$XDG_CACHE_HOME/trading-host/components`, or under `~/.cache`.
+    pub fn default_cache_dir() -> Option<PathBuf> {
+        let base = std::env::var_os("XDG_CACHE_HOME")
+            .filter(|d| !d.is_empty())
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").filter(|d| !d.is_empty()).map(|h| PathBuf::from(h).join(".cache")))?;
+        Some(base.join("trading-host").join("components"))
+    }
 }
 
 fn default_history_bars() -> usize {

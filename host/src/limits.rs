@@ -93,26 +93,6 @@ impl AgentLimits {
     }
 }
 
-/// Bounds that wasmtime applies to the whole engine, so to every agent.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct EngineLimits {
-    /// Native stack for WebAssembly frames, in KiB: deep recursion traps.
-    pub wasm_stack_kib: u64,
-    /// Meter fuel. Off, `fuel_per_call` is not enforced: only for measuring
-    /// its cost, or for agents trusted not to loop.
-    pub fuel: bool,
-    /// Enforce `deadline_ms` with epoch interruption. Off, only waits in host
-    /// calls are bounded: only for measuring its cost.
-    pub epoch_deadlines: bool,
-}
-
-impl Default for EngineLimits {
-    fn default() -> Self {
-        EngineLimits { wasm_stack_kib: 512, fuel: true, epoch_deadlines: true }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,6 +1,7 @@
 //! Bad input gets a clear error that says what is wrong, and a fault ends
 //! only the agent that faulted.
 
+use sha2::Digest;
 use trading_host_tests::{agent, records, repo, run, stage};
 
 fn fmel_arg(dir: &tempfile::TempDir) -> String {
@@ -176,4 +177,35 @@ async fn an_init_error_stops_the_agent_with_its_message() {
     let records = records(std::path::Path::new(&fmel), "sma_crossover");
     let stages: Vec<&str> = records.iter().map(|r| r["stage"].as_str().unwrap()).collect();
     assert_eq!(stages, ["INIT", "ERROR"]);
+}
+
+#[tokio::test]
+async fn the_component_cache_is_used_and_a_broken_entry_is_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let fmel = fmel_arg(&dir);
+    let sma = agent("sma-crossover");
+    let args = [
+        "--agent",
+        sma.to_str().unwrap(),
+        "--data",
+        &sample(),
+        "--fmel-dir",
+        &fmel,
+        "--overwrite",
+        "--cache-dir",
+        cache.to_str().unwrap(),
+    ];
+    run(&args).await.unwrap();
+    let entries: Vec<_> = std::fs::read_dir(&cache).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    let entry = &entries[0];
+    let name = entry.file_name().unwrap().to_str().unwrap();
+    let sha = hex::encode(sha2::Sha256::digest(std::fs::read(&sma).unwrap()));
+    assert!(name.starts_with(&sha) && name.ends_with(".cwasm"), "{name}");
+
+    std::fs::write(entry, b"not native code").unwrap();
+    let report = run(&args).await.unwrap();
+    assert_eq!(report.agents[0].decisions, 2000, "a broken entry is compiled again");
+    assert!(std::fs::metadata(entry).unwrap().len() > 1000, "and replaced");
 }

@@ -1,13 +1,15 @@
 //! Loading and running agent components with wasmtime.
 
 pub mod bindings;
+mod cache;
 mod host;
 mod sandbox;
 
 use crate::broker::{OrderEvent, OrderStatus, Side};
+use crate::config::EngineConfig;
 use crate::decimal;
 use crate::fmel::{Fault, OverLimits};
-use crate::limits::{AgentLimits, EngineLimits};
+use crate::limits::AgentLimits;
 use crate::market::{DataHash, Market};
 use crate::time::Timestamp;
 use bindings::Agent;
@@ -62,6 +64,8 @@ pub enum LoadError {
     CoreModule { path: String },
     #[error("{path}: the component is {size_mib:.1} MiB, over the limit of {limit_mib} MiB (component_mib)")]
     TooLarge { path: String, size_mib: f64, limit_mib: u64 },
+    #[error("{path}: memory_mib {memory_mib} is over the engine's memory slot of {slot_mib} MiB; raise --memory-slot-mib")]
+    MemoryOverSlot { path: String, memory_mib: u64, slot_mib: u64 },
     #[error("{path}: not a valid component: {reason}")]
     Invalid { path: String, reason: String },
     #[error("{path}: imports {import}, which agents may not use; only wasi:* and trading:agent imports are allowed")]
@@ -78,18 +82,35 @@ pub enum LoadError {
 pub struct Runtime {
     engine: Engine,
     linker: Linker<AgentState>,
-    limits: EngineLimits,
+    config: EngineConfig,
+    cache: Option<cache::ComponentCache>,
     _ticker: Option<EpochTicker>,
 }
 
+/// Core instances, memories and tables pooled per agent: a Rust component
+/// has a handful of each; more than this fails at instantiation.
+const POOLED_CORE_INSTANCES_PER_AGENT: u32 = 8;
+const POOLED_MEMORIES_PER_AGENT: u32 = 2;
+const POOLED_TABLES_PER_AGENT: u32 = 4;
+
 impl Runtime {
-    pub fn new(limits: &EngineLimits) -> anyhow::Result<Self> {
+    /// An engine for up to `agents` agents at once.
+    pub fn new(settings: &EngineConfig, agents: u32) -> anyhow::Result<Self> {
         let mut config = Config::new();
         config.wasm_component_model(true);
         config.cranelift_opt_level(wasmtime::OptLevel::Speed);
-        config.consume_fuel(limits.fuel);
-        config.epoch_interruption(limits.epoch_deadlines);
-        config.max_wasm_stack(usize::try_from(limits.wasm_stack_kib)?.saturating_mul(1024));
+        config.consume_fuel(settings.fuel);
+        config.epoch_interruption(settings.epoch_deadlines);
+        config.max_wasm_stack(usize::try_from(settings.wasm_stack_kib)?.saturating_mul(1024));
+        if settings.pooling && agents > 0 {
+            let mut pool = wasmtime::PoolingAllocationConfig::new();
+            pool.total_component_instances(agents)
+                .total_core_instances(agents.saturating_mul(POOLED_CORE_INSTANCES_PER_AGENT))
+                .total_memories(agents.saturating_mul(POOLED_MEMORIES_PER_AGENT))
+                .total_tables(agents.saturating_mul(POOLED_TABLES_PER_AGENT))
+                .max_memory_size(usize::try_from(settings.memory_slot_mib)?.saturating_mul(1 << 20));
+            config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool));
+        }
         let engine = Engine::new(&config)?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
@@ -100,13 +121,21 @@ impl Runtime {
         })?;
         linker.allow_shadowing(false);
         Agent::add_to_linker::<AgentState, HasSelf<HostState>>(&mut linker, |state| &mut state.host)?;
-        let ticker = limits.epoch_deadlines.then(|| EpochTicker::start(engine.clone()));
-        Ok(Self { _ticker: ticker, engine, linker, limits: limits.clone() })
+        let ticker = settings.epoch_deadlines.then(|| EpochTicker::start(engine.clone()));
+        let cache = settings.cache_dir.as_deref().map(|dir| cache::ComponentCache::new(dir, &engine));
+        Ok(Self { _ticker: ticker, cache, engine, linker, config: settings.clone() })
     }
 
     /// Reads, compiles and checks a component against the `agent` world.
     pub fn load(&self, path: &Path, limits: &AgentLimits) -> Result<AgentComponent, LoadError> {
         let shown = path.display().to_string();
+        if self.config.pooling && limits.memory_mib > self.config.memory_slot_mib {
+            return Err(LoadError::MemoryOverSlot {
+                path: shown,
+                memory_mib: limits.memory_mib,
+                slot_mib: self.config.memory_slot_mib,
+            });
+        }
         let size = std::fs::metadata(path).map_err(|error| LoadError::Io { path: shown.clone(), error })?.len();
         if size > limits.component_mib.saturating_mul(1 << 20) {
             let size_mib = size as f64 / f64::from(1 << 20);
@@ -120,8 +149,12 @@ impl Runtime {
         if bytes.get(4..8) == Some(&[1, 0, 0, 0]) {
             return Err(LoadError::CoreModule { path: shown });
         }
-        let component = Component::new(&self.engine, &bytes)
-            .map_err(|e| LoadError::Invalid { path: shown.clone(), reason: format!("{e:#}") })?;
+        let sha256: [u8; 32] = Sha256::digest(&bytes).into();
+        let component = match &self.cache {
+            Some(cache) => cache.load(&self.engine, &bytes, &sha256),
+            None => Component::new(&self.engine, &bytes),
+        }
+        .map_err(|e| LoadError::Invalid { path: shown.clone(), reason: format!("{e:#}") })?;
         let ty = component.component_type();
         for (name, _) in ty.imports(&self.engine) {
             if !(name.starts_with("wasi:") || name.starts_with("trading:agent/")) {
@@ -135,8 +168,7 @@ impl Runtime {
         let wrong = |e: wasmtime::Error| LoadError::WrongWorld { path: shown.clone(), reason: format!("{e:#}") };
         let pre = self.linker.instantiate_pre(&component).map_err(wrong)?;
         let pre = bindings::AgentPre::new(pre).map_err(wrong)?;
-        let sha256 = DataHash(Sha256::digest(&bytes).into());
-        Ok(AgentComponent { path: path.to_owned(), sha256, pre, engine: self.limits.clone() })
+        Ok(AgentComponent { path: path.to_owned(), sha256: DataHash(sha256), pre, engine: self.config.clone() })
     }
 }
 
@@ -177,7 +209,7 @@ pub struct AgentComponent {
     pub path: PathBuf,
     pub sha256: DataHash,
     pre: bindings::AgentPre<AgentState>,
-    engine: EngineLimits,
+    engine: EngineConfig,
 }
 
 impl AgentComponent {
@@ -217,7 +249,7 @@ pub struct AgentInstance {
     stdout: GuestOutput,
     stderr: GuestOutput,
     limits: AgentLimits,
-    engine: EngineLimits,
+    engine: EngineConfig,
 }
 
 impl AgentInstance {
