@@ -13,7 +13,7 @@ fn main() {
     let out_dir = PathBuf::from(env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
     // OUT_DIR is <target>/<profile>/build/<package>-<hash>/out.
     let target_dir = out_dir.ancestors().nth(4).expect("OUT_DIR is inside the target directory").join("agents");
-    for watched in ["wit", "guest-sdk/src", "guest-sdk/Cargo.toml", "example-agents", "tests/agents"] {
+    for watched in ["wit", "guest-sdk/src", "guest-sdk/Cargo.toml", "example-agents", "tests/agents", "bench/agents"] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }
 

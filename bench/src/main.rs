@@ -1,34 +1,33 @@
-//! Benchmarks of trading-host, run in release mode.
+//! Benchmarks of trading-host. `bench/run.sh` builds everything in the
+//! `production` profile, runs each benchmark in its own process (so that
+//! resident memory is each one's own) next to the backtrader peer, and
+//! prints the table. Each subcommand prints one JSON object as its last line.
 //!
-//! - `replay`: end-to-end replay throughput of an agent over generated bars,
-//!   timed from the start of loading the data to the last flushed FMEL record.
-//! - `sandbox`: what the CPU budget (fuel) and the wall-clock backstop
-//!   (epochs) cost per decision point, measured side by side, and how long a
-//!   looping or sleeping agent runs before it is cut off.
-//!
-//! Build the agents first:
-//!   cargo build --release --target wasm32-wasip2 --manifest-path example-agents/Cargo.toml --target-dir target/agents
-//!   cargo run --profile production -p bench -- replay --bars 1000000
+//! Timed assertions do not belong in tests; the figures live here.
 
-use anyhow::Context as _;
+use anyhow::{Context as _, anyhow};
 use clap::{Parser, Subcommand};
 use parking_lot::RwLock;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use rust_decimal::Decimal;
-use std::ffi::OsStr;
+use std::ffi::OsString;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use trading_host::broker::simulated::{SimulatedBroker, SimulatedBrokerConfig};
 use trading_host::cli::RunArgs;
-use trading_host::config::EngineConfig;
-use trading_host::fmel::Fault;
+use trading_host::config::{EngineConfig, RunConfig};
+use trading_host::fmel::jsonl::JsonlSink;
+use trading_host::fmel::writer::{BatchPolicy, FmelWriter};
+use trading_host::fmel::{
+    Access, AccessKind, AccessNames, DecisionRecord, Detail, OverLimits, PortfolioState, SessionMeta, Stage,
+};
 use trading_host::limits::AgentLimits;
 use trading_host::market::{Bar, DataHash, DecisionPoint, FeedId, FeedSchema, Market, Ohlc};
 use trading_host::run::{RunReport, run};
-use trading_host::runtime::{AgentInstance, HostState, Runtime};
+use trading_host::runtime::{AgentComponent, AgentInstance, HostState, Runtime};
 use trading_host::time::Timestamp;
 
 #[derive(Parser)]
@@ -39,24 +38,58 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Replays SYMBOLS × BARS generated one-minute bars through one agent.
-    Replay {
-        /// The agent component.
-        #[arg(long, default_value_os_t = built_agent("sma_crossover"))]
-        agent: PathBuf,
-        /// Bars per symbol.
+    /// Writes SYMBOLS × BARS generated one-minute bars as CSV files.
+    Generate {
+        #[arg(long)]
+        dir: PathBuf,
         #[arg(long, default_value_t = 1_000_000)]
         bars: u64,
-        /// Symbols, each its own CSV file.
         #[arg(long, default_value_t = 2)]
         symbols: u32,
     },
-    /// The cost of fuel and epochs, and the time to cut off a hostile agent.
-    Sandbox {
-        /// Bars per symbol of the replays compared.
-        #[arg(long, default_value_t = 200_000)]
-        bars: u64,
-        /// Rounds; each figure is the median.
+    /// Host-call costs inside on-bar: field reads (logged and not), window
+    /// values, and the empty on-bar.
+    Micro {
+        /// Rounds of each measurement; figures are medians.
+        #[arg(long, default_value_t = 21)]
+        rounds: usize,
+    },
+    /// End-to-end replay of generated data: load, run, and write every FMEL
+    /// record to disk.
+    Replay {
+        /// Directory of the data, as written by `generate`.
+        #[arg(long)]
+        data: PathBuf,
+        /// The agent component.
+        #[arg(long, default_value_os_t = built_agent("sma_crossover"))]
+        agent: PathBuf,
+        /// A parameter for the agent, KEY=VALUE.
+        #[arg(long = "param")]
+        params: Vec<String>,
+        /// Agents: instances of the same component, each with its own portfolio and FMEL file.
+        #[arg(long, default_value_t = 1)]
+        agents: u32,
+        /// Also report the replay with fuel and with epochs switched off, side by side.
+        #[arg(long)]
+        sandbox_cost: bool,
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+        /// Write the last round's summary JSON here, for comparing fills.
+        #[arg(long)]
+        summary_json: Option<PathBuf>,
+    },
+    /// Cold start from the precompiled cache, and memory per idle agent.
+    Instances {
+        #[arg(long, default_value_t = 1000)]
+        count: u32,
+    },
+    /// The FMEL writer alone: encoding and writing records.
+    Fmel {
+        #[arg(long, default_value_t = 1_000_000)]
+        records: u64,
+    },
+    /// How long a looping agent runs before it is cut off, at the default limits.
+    Cutoff {
         #[arg(long, default_value_t = 5)]
         rounds: usize,
     },
@@ -66,47 +99,9 @@ fn built_agent(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../target/agents/wasm32-wasip2/release/{name}.wasm"))
 }
 
-/// A deterministic random walk: each bar opens at the previous close.
-fn generate(dir: &Path, symbols: u32, bars: u64) -> anyhow::Result<()> {
-    for s in 0..symbols {
-        let path = dir.join(format!("SYM{s}.csv"));
-        let mut out = std::io::BufWriter::new(std::fs::File::create(&path)?);
-        writeln!(out, "timestamp,open,high,low,close,volume")?;
-        let mut rng = StdRng::seed_from_u64(u64::from(s) + 1);
-        let mut close = 100.0 * f64::from(s + 1);
-        let start = 1_704_067_200i64; // 2024-01-01T00:00:00Z
-        for i in 0..bars {
-            let open = close;
-            close = (open * (1.0 + rng.random_range(-0.002..0.002)) * 10_000.0).round() / 10_000.0;
-            let high = open.max(close) + rng.random_range(0.0..0.05);
-            let low = open.min(close) - rng.random_range(0.0..0.05);
-            let t = minute_bar_time(start + 60 * i as i64);
-            writeln!(out, "{t},{open:.4},{high:.4},{low:.4},{close:.4},{}", rng.random_range(100..1000))?;
-        }
-        out.flush()?;
-    }
+fn require(agent: &Path) -> anyhow::Result<()> {
+    anyhow::ensure!(agent.exists(), "{} is missing; build the agents first (bench/run.sh does)", agent.display());
     Ok(())
-}
-
-/// `YYYY-MM-DD HH:MM:SS` for Unix seconds.
-fn minute_bar_time(seconds: i64) -> String {
-    let t = trading_host::time::Timestamp(seconds * 1_000_000_000).to_string();
-    t.trim_end_matches('Z').replace('T', " ")
-}
-
-fn peak_rss_mib() -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib / 1024.0)
-}
-
-/// Runs the host on `args` with the engine settings given, silently.
-async fn replay(args: &[&OsStr], engine: &EngineConfig) -> anyhow::Result<RunReport> {
-    let mut config = RunArgs::parse_args(args)?.to_config()?;
-    config.engine = engine.clone();
-    let runtime = Runtime::new(&config.engine, config.agents.len() as u32)?;
-    Ok(run(&config, &runtime, std::future::pending()).await?)
 }
 
 fn median(mut values: Vec<f64>) -> f64 {
@@ -114,28 +109,58 @@ fn median(mut values: Vec<f64>) -> f64 {
     values[values.len() / 2]
 }
 
-fn require(agent: &Path) -> anyhow::Result<()> {
-    anyhow::ensure!(agent.exists(), "{} is missing; build the agents first (see bench/src/main.rs)", agent.display());
+/// A deterministic random walk per symbol: each bar opens at the previous
+/// close, prices with four decimals, like the reference data.
+fn generate(dir: &Path, symbols: u32, bars: u64) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    for s in 0..symbols {
+        let path = dir.join(format!("SYM{s}.csv"));
+        let mut out = std::io::BufWriter::new(std::fs::File::create(&path)?);
+        writeln!(out, "timestamp,open,high,low,close,volume")?;
+        let mut rng = StdRng::seed_from_u64(u64::from(s) + 1);
+        let mut close: i64 = 1_000_000 * i64::from(s + 1); // in 1/10,000
+        let start = 1_704_067_200i64; // 2024-01-01T00:00:00Z
+        for i in 0..bars {
+            let open = close;
+            close = (open + rng.random_range(-200..=200)).max(100);
+            let high = open.max(close) + rng.random_range(0..=50);
+            let low = (open.min(close) - rng.random_range(0..=50)).max(1);
+            let time = Timestamp((start + 60 * i as i64) * 1_000_000_000).to_string();
+            let time = time.trim_end_matches('Z').replacen('T', " ", 1);
+            let price = |p: i64| format!("{}.{:04}", p / 10_000, p % 10_000);
+            writeln!(
+                out,
+                "{time},{},{},{},{},{}",
+                price(open),
+                price(high),
+                price(low),
+                price(close),
+                rng.random_range(100..1000)
+            )?;
+        }
+        out.flush()?;
+    }
     Ok(())
 }
 
 /// Synthetic decision points for two symbols, made before any timing.
 fn points(bars: u64) -> Vec<DecisionPoint> {
     let mut rng = StdRng::seed_from_u64(7);
-    let mut closes = [100.0f64, 50.0];
+    let mut closes = [1_000_000i64, 500_000];
     (0..bars)
         .map(|i| {
             let time = Timestamp(1_704_067_200_000_000_000 + i as i64 * 60_000_000_000);
             let bars = (0..2u32)
                 .map(|s| {
                     let open = closes[s as usize];
-                    let close = (open * (1.0 + rng.random_range(-0.002..0.002)) * 10_000.0).round() / 10_000.0;
+                    let close = open + rng.random_range(-200..=200);
                     closes[s as usize] = close;
-                    let price = |x: f64| Decimal::from_f64_retain(x).unwrap_or_default().round_dp(4);
+                    let price = |p: i64| Decimal::new(p, 4);
+                    let value = |p: i64| p as f64 / 10_000.0;
                     Bar {
                         feed: FeedId(s),
                         time,
-                        numbers: vec![open, open.max(close), open.min(close), close, 100.0],
+                        numbers: vec![value(open), value(open.max(close)), value(open.min(close)), value(close), 100.0],
                         texts: Vec::new(),
                         prices: Ohlc {
                             open: price(open),
@@ -152,89 +177,323 @@ fn points(bars: u64) -> Vec<DecisionPoint> {
         .collect()
 }
 
-/// One agent instance on its own, fed decision points in a loop: what a
-/// decision costs in the agent and its host calls, without feed or writer.
-struct Bench {
+fn schemas() -> Vec<FeedSchema> {
+    vec![FeedSchema::new("A", "A"), FeedSchema::new("B", "B")]
+}
+
+/// One agent instance driven directly, without feed, session or writer.
+struct Harness {
     market: Arc<RwLock<Market>>,
     instance: AgentInstance,
 }
 
-impl Bench {
-    fn new(engine: &EngineConfig, agent: &Path, params: &[(String, String)]) -> anyhow::Result<Self> {
-        let runtime = Runtime::new(engine, 1)?;
-        let limits = AgentLimits::default();
-        let component = runtime.load(agent, &limits)?;
-        let schemas = vec![FeedSchema::new("A", "A"), FeedSchema::new("B", "B")];
-        let market = Arc::new(RwLock::new(Market::new(schemas.clone(), 1024)));
-        let config = SimulatedBrokerConfig { cash: Decimal::from(1_000_000), commission_rate: Decimal::ZERO, allow_short: false };
-        let host = HostState::new(&market.read(), Box::new(SimulatedBroker::new(config, &schemas)), limits.clone());
-        let mut instance = component.instantiate("bench", 0, limits, host).map_err(|f| anyhow::anyhow!("{}", f.message))?;
-        instance.init(&market, params).map_err(|f| anyhow::anyhow!("{}", f.message))?.map_err(anyhow::Error::msg)?;
-        Ok(Bench { market, instance })
+impl Harness {
+    fn new(component: &AgentComponent, params: &[(&str, &str)], limits: AgentLimits) -> anyhow::Result<Self> {
+        let market = Arc::new(RwLock::new(Market::new(schemas(), 1024)));
+        let broker = SimulatedBroker::new(
+            SimulatedBrokerConfig { cash: Decimal::from(1_000_000), commission_rate: Decimal::ZERO, allow_short: false },
+            &schemas(),
+        );
+        let host = HostState::new(&market.read(), Box::new(broker), limits.clone());
+        let instance = component.instantiate("bench", 0, limits, host).map_err(|f| anyhow!("{}: {}", f.kind, f.message))?;
+        let mut harness = Harness { market, instance };
+        let params: Vec<(String, String)> = params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        harness
+            .with_market(|i| i.init(&params))
+            .map_err(|f| anyhow!("{}: {}", f.kind, f.message))?
+            .map_err(anyhow::Error::msg)?;
+        Ok(harness)
     }
 
-    /// Runs one decision point; the fault, if the agent faulted.
-    fn decide(&mut self, point: DecisionPoint) -> Result<(), Fault> {
-        self.market.write().advance(point);
-        self.instance.new_decision();
-        self.instance.host().broker.on_market(&self.market.read());
-        let result = self.instance.on_bar(&self.market);
-        let host = self.instance.host();
-        host.log.take();
-        let mut events = Vec::new();
-        host.broker.drain_events(&mut events);
+    fn with_market<R>(&mut self, work: impl FnOnce(&mut AgentInstance) -> R) -> R {
+        self.instance.host().lock_market(self.market.read_arc());
+        let result = work(&mut self.instance);
+        self.instance.host().unlock_market();
         result
     }
-}
 
-fn decision_ns(engine: &EngineConfig, agent: &Path, points: &[DecisionPoint]) -> anyhow::Result<f64> {
-    let mut bench = Bench::new(engine, agent, &[])?;
-    let start = Instant::now();
-    for point in points {
-        bench.decide(point.clone()).map_err(|f| anyhow::anyhow!("{}", f.message))?;
+    fn advance(&mut self, point: DecisionPoint) {
+        self.market.write().advance(point);
     }
-    Ok(start.elapsed().as_nanos() as f64 / points.len() as f64)
+
+    /// Runs one on-bar and returns how long it took; the log is cleared after.
+    fn timed_on_bar(&mut self) -> anyhow::Result<Duration> {
+        let elapsed = self.with_market(|i| {
+            i.new_decision();
+            let start = Instant::now();
+            let result = i.on_bar();
+            (start.elapsed(), result)
+        });
+        elapsed.1.map_err(|f| anyhow!("{}: {}", f.kind, f.message))?;
+        self.instance.host().log.take();
+        Ok(elapsed.0)
+    }
 }
 
-/// Milliseconds from the start of the hostile call to its fault.
-fn cutoff_ms(agent: &Path, mode: &str) -> anyhow::Result<(f64, String)> {
-    let mut bench = Bench::new(&EngineConfig::default(), agent, &[("mode".into(), mode.into()), ("at".into(), "1".into())])?;
-    let point = points(1).remove(0);
-    let start = Instant::now();
-    let fault = bench.decide(point).err().ok_or_else(|| anyhow::anyhow!("mode {mode} did not fault"))?;
-    Ok((start.elapsed().as_secs_f64() * 1000.0, fault.kind))
+fn runtime(engine: &EngineConfig, agents: u32) -> anyhow::Result<Runtime> {
+    Runtime::new(&EngineConfig { cache_dir: EngineConfig::default_cache_dir(), ..engine.clone() }, agents)
 }
 
-fn sandbox(bars: u64, rounds: usize) -> anyhow::Result<()> {
-    let sma = built_agent("sma_crossover");
-    let hostile = built_agent("hostile");
-    require(&sma)?;
-    require(&hostile)?;
-    let points = points(bars);
-    let engines = [("none", false, false), ("epoch", false, true), ("fuel", true, false), ("fuel+epoch", true, true)];
-    let mut costs: Vec<Vec<f64>> = vec![Vec::new(); engines.len()];
+fn micro(rounds: usize) -> anyhow::Result<()> {
+    let agent = built_agent("bench_reader");
+    require(&agent)?;
+    let runtime = runtime(&EngineConfig::default(), 4)?;
+    let limits = AgentLimits { reads_per_decision: 2_000_000, ..AgentLimits::default() };
+    let component = runtime.load(&agent, &limits)?;
+    let warm = |h: &mut Harness| {
+        for point in points(40) {
+            h.advance(point);
+        }
+    };
+
+    const READS: u32 = 1_000_000;
+    let mut reads = Harness::new(&component, &[("mode", "reads"), ("n", &READS.to_string())], limits.clone())?;
+    warm(&mut reads);
+    let (mut logged, mut unlogged) = (Vec::new(), Vec::new());
+    for round in 0..rounds * 2 {
+        let logging = round % 2 == 0;
+        reads.instance.host().set_logging(logging);
+        let ns = reads.timed_on_bar()?.as_nanos() as f64 / f64::from(READS);
+        if logging { logged.push(ns) } else { unlogged.push(ns) }
+    }
+
+    const WINDOWS: u32 = 100_000;
+    let mut windows = Harness::new(&component, &[("mode", "window"), ("n", &WINDOWS.to_string())], limits.clone())?;
+    warm(&mut windows);
+    let window_value: Vec<f64> = (0..rounds)
+        .map(|_| windows.timed_on_bar().map(|t| t.as_nanos() as f64 / f64::from(WINDOWS * 30)))
+        .collect::<Result<_, _>>()?;
+
+    const CALLS: u32 = 200_000;
+    let mut empty = Harness::new(&component, &[("mode", "empty")], limits)?;
+    warm(&mut empty);
+    let mut floor = Vec::new();
     for _ in 0..rounds {
-        for (i, (_, fuel, epoch_deadlines)) in engines.iter().enumerate() {
-            let engine = EngineConfig { fuel: *fuel, epoch_deadlines: *epoch_deadlines, ..EngineConfig::default() };
-            costs[i].push(decision_ns(&engine, &sma, &points)?);
+        let ns = empty.with_market(|i| {
+            let start = Instant::now();
+            for _ in 0..CALLS {
+                i.on_bar().map_err(|f| anyhow!("{}", f.message))?;
+            }
+            anyhow::Ok(start.elapsed().as_nanos() as f64 / f64::from(CALLS))
+        })?;
+        empty.instance.host().log.take();
+        floor.push(ns);
+    }
+    println!(
+        "{{\"field_read_ns\": {:.1}, \"field_read_unlogged_ns\": {:.1}, \"window_value_ns\": {:.2}, \"on_bar_floor_ns\": {:.1}}}",
+        median(logged),
+        median(unlogged),
+        median(window_value),
+        median(floor)
+    );
+    Ok(())
+}
+
+fn peak_rss_mib() -> Option<f64> {
+    proc_status_kib("VmHWM:").map(|kib| kib / 1024.0)
+}
+
+fn proc_status_kib(key: &str) -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status.lines().find(|l| l.starts_with(key))?.split_whitespace().nth(1)?.parse().ok()
+}
+
+fn run_config(data: &Path, agent: &Path, params: &[String], agents: u32, fmel: &Path) -> anyhow::Result<RunConfig> {
+    let mut args: Vec<OsString> = Vec::new();
+    for i in 0..agents {
+        args.push("--agent".into());
+        args.push(format!("a{i}={}", agent.display()).into());
+    }
+    for param in params {
+        args.extend(["--param".into(), param.into()]);
+    }
+    args.extend(["--data".into(), data.into(), "--fmel-dir".into(), fmel.into(), "--overwrite".into()]);
+    args.extend(["--cash".into(), "1000000".into(), "--commission".into(), "0.001".into()]);
+    Ok(RunArgs::parse_args(args)?.to_config()?)
+}
+
+async fn replay_once(config: &RunConfig) -> anyhow::Result<RunReport> {
+    let runtime = Runtime::new(&config.engine, config.agents.len() as u32)?;
+    Ok(run(config, &runtime, std::future::pending()).await?)
+}
+
+struct ReplayArgs {
+    data: PathBuf,
+    agent: PathBuf,
+    params: Vec<String>,
+    agents: u32,
+    sandbox_cost: bool,
+    rounds: usize,
+    summary_json: Option<PathBuf>,
+}
+
+async fn replay(args: ReplayArgs) -> anyhow::Result<()> {
+    let ReplayArgs { data, agent, params, agents, sandbox_cost, rounds, summary_json } = args;
+    let (data, agent) = (data.as_path(), agent.as_path());
+    require(agent)?;
+    let out = tempfile::tempdir()?;
+    let config = run_config(data, agent, &params, agents, out.path())?;
+    // Warm the component cache, as a second start of the same agent would find it.
+    let mut warm = config.clone();
+    warm.agents.truncate(1);
+    warm.feed = trading_host::config::FeedConfig::Replay { paths: vec![tiny_data(out.path())?], skip_bad_rows: false };
+    replay_once(&warm).await?;
+
+    let engines: Vec<(&str, EngineConfig)> = if sandbox_cost {
+        vec![
+            ("fuel+epoch", config.engine.clone()),
+            ("epoch", EngineConfig { fuel: false, ..config.engine.clone() }),
+            ("fuel", EngineConfig { epoch_deadlines: false, ..config.engine.clone() }),
+        ]
+    } else {
+        vec![("default", config.engine.clone())]
+    };
+    let mut rates = vec![Vec::new(); engines.len()];
+    let mut last = None;
+    for _ in 0..rounds {
+        for (i, (_, engine)) in engines.iter().enumerate() {
+            let report = replay_once(&RunConfig { engine: engine.clone(), ..config.clone() }).await?;
+            rates[i].push((report.bars * u64::from(agents)) as f64 / report.elapsed.as_secs_f64());
+            last = Some(report);
         }
     }
-    let cost: Vec<f64> = costs.into_iter().map(median).collect();
-    for ((name, ..), ns) in engines.iter().zip(&cost) {
-        println!("{name:>10}: {ns:>8.1} ns per decision point of sma-crossover (2 symbols)");
+    let rates: Vec<f64> = rates.into_iter().map(median).collect();
+    let report = last.context("at least one round")?;
+    if let Some(fault) = report.faulted().next() {
+        anyhow::bail!("agent {} faulted: {:?}", fault.agent_id, fault.fault);
     }
-    let overhead = |with: f64| (with / cost[0] - 1.0) * 100.0;
-    let fuel_cutoffs: Vec<(f64, String)> = (0..rounds).map(|_| cutoff_ms(&hostile, "loop-bar")).collect::<Result<_, _>>()?;
-    let sleep_cutoffs: Vec<(f64, String)> = (0..rounds.min(3)).map(|_| cutoff_ms(&hostile, "sleep")).collect::<Result<_, _>>()?;
-    println!("cut-off kinds: {} and {}", fuel_cutoffs[0].1, sleep_cutoffs[0].1);
+    let fills: usize = report.agents.iter().map(|a| a.fills.len()).sum();
+    if let Some(path) = summary_json {
+        std::fs::write(&path, serde_json::to_vec(&trading_host::summary::Summary::new(&report))?)?;
+    }
+    let mut json = format!(
+        "{{\"bars_per_s\": {:.0}, \"bars\": {}, \"agents\": {agents}, \"fills\": {fills}, \"records\": {}, \"peak_rss_mib\": {:.1}",
+        rates[0],
+        report.bars,
+        report.records,
+        peak_rss_mib().unwrap_or(f64::NAN)
+    );
+    if sandbox_cost {
+        // Overhead of a switch: how much slower the replay is with it on.
+        let overhead = |without: f64| (without / rates[0] - 1.0) * 100.0;
+        json.push_str(&format!(
+            ", \"fuel_overhead_pct\": {:.1}, \"epoch_overhead_pct\": {:.1}",
+            overhead(rates[1]),
+            overhead(rates[2])
+        ));
+    }
+    println!("{json}}}");
+    Ok(())
+}
+
+/// Three bars of one symbol, to warm the cache without timing anything.
+fn tiny_data(dir: &Path) -> anyhow::Result<PathBuf> {
+    let tiny = dir.join("tiny");
+    generate(&tiny, 1, 3)?;
+    Ok(tiny)
+}
+
+fn instances(count: u32) -> anyhow::Result<()> {
+    let agent = built_agent("sma_crossover");
+    require(&agent)?;
+    let runtime = runtime(&EngineConfig::default(), count)?;
+    let limits = AgentLimits::default();
+    runtime.load(&agent, &limits)?; // warms the cache
+    let component = runtime.load(&agent, &limits)?;
+    let before = proc_status_kib("VmRSS:").context("VmRSS")?;
+    let mut harnesses = Vec::with_capacity(count as usize);
+    let mut times = Vec::with_capacity(count as usize);
+    for _ in 0..count {
+        let market = Arc::new(RwLock::new(Market::new(schemas(), 64)));
+        let broker = SimulatedBroker::new(
+            SimulatedBrokerConfig { cash: Decimal::from(100_000), commission_rate: Decimal::ZERO, allow_short: false },
+            &schemas(),
+        );
+        let host = HostState::new(&market.read(), Box::new(broker), limits.clone());
+        let start = Instant::now();
+        let instance = component.instantiate("bench", 0, limits.clone(), host).map_err(|f| anyhow!("{}", f.message))?;
+        times.push(start.elapsed().as_secs_f64() * 1e6);
+        let mut harness = Harness { market, instance };
+        harness.with_market(|i| i.init(&[])).map_err(|f| anyhow!("{}", f.message))?.map_err(anyhow::Error::msg)?;
+        harnesses.push(harness);
+    }
+    let after = proc_status_kib("VmRSS:").context("VmRSS")?;
     println!(
-        "{{\"fuel_overhead_pct\": {:.1}, \"epoch_overhead_pct\": {:.1}, \"fuel_and_epoch_overhead_pct\": {:.1}, \"cutoff_ms\": {:.1}, \"deadline_cutoff_ms\": {:.1}, \"deadline_ms\": {}}}",
-        overhead(cost[2]),
-        overhead(cost[1]),
-        overhead(cost[3]),
-        median(fuel_cutoffs.into_iter().map(|(ms, _)| ms).collect()),
-        median(sleep_cutoffs.into_iter().map(|(ms, _)| ms).collect()),
-        AgentLimits::default().deadline_ms
+        "{{\"instantiate_us\": {:.1}, \"idle_agent_kib\": {:.1}, \"agents\": {count}, \"rss_for_agents_mib\": {:.1}}}",
+        median(times),
+        (after - before) / f64::from(count),
+        (after - before) / 1024.0
+    );
+    drop(harnesses);
+    Ok(())
+}
+
+fn fmel(records: u64) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let names = Arc::new(AccessNames {
+        feeds: vec!["SYMA".into(), "SYMB".into()],
+        series: vec![(FeedId(0), "close".into()), (FeedId(1), "close".into())],
+        position_fields: vec![],
+    });
+    let meta = Arc::new(SessionMeta { index: 0, agent_id: "bench".into(), session_id: uuid_like() });
+    let record = |i: u64| DecisionRecord {
+        session: meta.clone(),
+        decision_point: i,
+        wall_time: Timestamp::now(),
+        bar_time: Some(Timestamp(1_704_067_200_000_000_000 + i as i64 * 60_000_000_000)),
+        stage: Stage::Next,
+        actions: Vec::new(),
+        accesses: vec![
+            Access { seq: 0, kind: AccessKind::Window { series: 0, len: 30 } },
+            Access { seq: 1, kind: AccessKind::Window { series: 1, len: 30 } },
+        ],
+        data_hashes: vec![(FeedId(0), Some(DataHash([7; 32]))), (FeedId(1), Some(DataHash([9; 32])))],
+        names: names.clone(),
+        portfolio: PortfolioState {
+            value: Decimal::new(99_468_945_096, 5),
+            cash: Decimal::new(97_937_073_096, 5),
+            positions: vec![("SYMA".into(), Decimal::from(100))],
+        },
+        rationale: None,
+        over_limits: OverLimits::default(),
+        detail: Detail::None,
+    };
+    let start = Instant::now();
+    let writer = FmelWriter::spawn(Box::new(JsonlSink::create(dir.path(), &["bench"], true)?), BatchPolicy::default());
+    let sender = writer.sender();
+    for i in 0..records {
+        sender.send(record(i))?;
+    }
+    drop(sender);
+    let written = writer.finish()?;
+    let seconds = start.elapsed().as_secs_f64();
+    println!("{{\"fmel_records_per_s\": {:.0}, \"records\": {written}}}", written as f64 / seconds);
+    Ok(())
+}
+
+fn uuid_like() -> String {
+    "00000000-0000-4000-8000-000000000000".into()
+}
+
+fn cutoff(rounds: usize) -> anyhow::Result<()> {
+    let agent = built_agent("hostile");
+    require(&agent)?;
+    let runtime = runtime(&EngineConfig::default(), 2)?;
+    let component = runtime.load(&agent, &AgentLimits::default())?;
+    let mut times = Vec::new();
+    let mut kind = String::new();
+    for _ in 0..rounds {
+        let mut harness = Harness::new(&component, &[("mode", "loop-bar"), ("at", "1")], AgentLimits::default())?;
+        harness.advance(points(1).remove(0));
+        let start = Instant::now();
+        let fault = harness.with_market(|i| i.on_bar()).err().context("the looping agent was not cut off")?;
+        times.push(start.elapsed().as_secs_f64() * 1000.0);
+        kind = fault.kind;
+    }
+    println!(
+        "{{\"cutoff_ms\": {:.1}, \"cutoff_kind\": \"{kind}\", \"fuel_per_call\": {}}}",
+        median(times),
+        AgentLimits::default().fuel_per_call
     );
     Ok(())
 }
@@ -242,34 +501,14 @@ fn sandbox(bars: u64, rounds: usize) -> anyhow::Result<()> {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
-        Command::Replay { agent, bars, symbols } => {
-            require(&agent)?;
-            let dir = tempfile::tempdir()?;
-            let data = dir.path().join("data");
-            std::fs::create_dir(&data)?;
-            generate(&data, symbols, bars).context("generating the data")?;
-            let fmel = dir.path().join("fmel");
-            let agent = format!("bench={}", agent.display());
-            let args: [&OsStr; 8] = [
-                "--agent".as_ref(),
-                agent.as_ref(),
-                "--data".as_ref(),
-                data.as_os_str(),
-                "--fmel-dir".as_ref(),
-                fmel.as_os_str(),
-                "--commission".as_ref(),
-                "0.001".as_ref(),
-            ];
-            let report = replay(&args, &EngineConfig::default()).await?;
-            let seconds = report.elapsed.as_secs_f64();
-            println!(
-                "{{\"replay_bars_per_s\": {:.0}, \"bars\": {}, \"seconds\": {seconds:.3}, \"replay_peak_rss_mib\": {:.1}}}",
-                report.bars as f64 / seconds,
-                report.bars,
-                peak_rss_mib().unwrap_or(f64::NAN)
-            );
+        Command::Generate { dir, bars, symbols } => generate(&dir, symbols, bars)?,
+        Command::Micro { rounds } => tokio::task::spawn_blocking(move || micro(rounds)).await??,
+        Command::Replay { data, agent, params, agents, sandbox_cost, rounds, summary_json } => {
+            replay(ReplayArgs { data, agent, params, agents, sandbox_cost, rounds, summary_json }).await?
         }
-        Command::Sandbox { bars, rounds } => tokio::task::spawn_blocking(move || sandbox(bars, rounds)).await??,
+        Command::Instances { count } => tokio::task::spawn_blocking(move || instances(count)).await??,
+        Command::Fmel { records } => tokio::task::spawn_blocking(move || fmel(records)).await??,
+        Command::Cutoff { rounds } => tokio::task::spawn_blocking(move || cutoff(rounds)).await??,
     }
     Ok(())
 }

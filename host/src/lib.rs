@@ -1,6 +1,7 @@
 //! trading-host: runs sandboxed WebAssembly trading agents against market
 //! feeds and brokers, and logs every decision they make.
 
+pub mod agents;
 pub mod broker;
 pub mod cli;
 pub mod config;

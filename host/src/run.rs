@@ -3,14 +3,14 @@
 //! Shutdown goes in order: the feed stops, each agent gets `on-stop`, the
 //! brokers give their final state, and the FMEL writer flushes last.
 
-use crate::broker::Broker;
+use crate::agents::Agents;
 use crate::config::RunConfig;
 use crate::feed::FeedError;
-use crate::fmel::writer::{BatchPolicy, FmelWriter, RecordSender, WriterStopped};
+use crate::fmel::writer::{BatchPolicy, FmelWriter, WriterStopped};
 use crate::fmel::{FMEL_VERSION, SessionHeader, SinkError};
 use crate::market::{DecisionPoint, Market};
-use crate::runtime::{AgentComponent, LoadError, Runtime, WIT_PACKAGE};
-use crate::session::{AgentReport, Session, SessionSetup};
+use crate::runtime::{LoadError, Runtime, WIT_PACKAGE};
+use crate::session::{AgentReport, SessionSetup};
 use indicatif::{ProgressBar, ProgressStyle};
 use parking_lot::RwLock;
 use std::future::Future;
@@ -94,7 +94,7 @@ pub async fn run(config: &RunConfig, runtime: &Runtime, shutdown: impl Future<Ou
     // Agents run on a blocking thread: their calls are CPU-bound, and WASI's
     // synchronous host calls must not run inside an async task.
     let (points, incoming) = tokio::sync::mpsc::channel::<DecisionPoint>(READ_AHEAD);
-    let agents = AgentThread {
+    let agents = Agents {
         market: Arc::new(RwLock::new(Market::new(schemas.clone(), config.history_bars))),
         accounts: setups.iter().map(|_| config.broker.account(&schemas)).collect(),
         setups,
@@ -151,42 +151,6 @@ pub async fn run(config: &RunConfig, runtime: &Runtime, shutdown: impl Future<Ou
         interrupted,
         starting_cash: config.broker.starting_cash(),
     })
-}
-
-/// Everything the agents need, moved onto their thread.
-struct AgentThread {
-    market: Arc<RwLock<Market>>,
-    setups: Vec<SessionSetup>,
-    components: Vec<AgentComponent>,
-    accounts: Vec<Box<dyn Broker>>,
-    sender: RecordSender,
-    progress: ProgressBar,
-}
-
-impl AgentThread {
-    /// Starts every session, runs each decision point through all of them,
-    /// and stops them when the feed ends.
-    fn run(self, mut incoming: tokio::sync::mpsc::Receiver<DecisionPoint>) -> Result<Vec<AgentReport>, WriterStopped> {
-        let mut sessions = Vec::with_capacity(self.setups.len());
-        for ((setup, component), account) in self.setups.into_iter().zip(&self.components).zip(self.accounts) {
-            sessions.push(Session::start(component, setup, self.market.clone(), account, self.sender.clone())?);
-        }
-        while let Some(point) = incoming.blocking_recv() {
-            let bars = point.bars.len() as u64;
-            self.market.write().advance(point);
-            for session in &mut sessions {
-                session.on_decision()?;
-            }
-            self.progress.inc(bars);
-        }
-        self.progress.finish_and_clear();
-        let mut reports = Vec::with_capacity(sessions.len());
-        for mut session in sessions {
-            session.stop()?;
-            reports.push(session.into_report());
-        }
-        Ok(reports)
-    }
 }
 
 /// The writer stopped: its own error says why.

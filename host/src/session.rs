@@ -114,44 +114,47 @@ impl Session {
             running: false,
         };
         let header = Detail::Header(Box::new(setup.header));
-        let mut instance = match instance {
-            Ok(instance) => instance,
+        match instance {
+            Ok(instance) => session.instance = Some(instance),
             Err(fault) => {
                 session.write(Stage::Init, header)?;
                 return session.fail(fault).map(|()| session);
             }
-        };
-        let outcome = instance.init(&session.market, &setup.params);
-        session.instance = Some(instance);
-        session.write(Stage::Init, header)?;
-        match outcome {
-            Ok(Ok(())) => session.running = true,
-            Ok(Err(message)) => session.fail(Fault { kind: "init-failed".into(), message })?,
-            Err(fault) => session.fail(fault)?,
         }
-        if session.running {
-            session.deliver_events()?;
-        }
+        session.with_market(|session| {
+            let instance = session.instance.as_mut().expect("just instantiated");
+            let outcome = instance.init(&setup.params);
+            session.write(Stage::Init, header)?;
+            match outcome {
+                Ok(Ok(())) => session.running = true,
+                Ok(Err(message)) => session.fail(Fault { kind: "init-failed".into(), message })?,
+                Err(fault) => session.fail(fault)?,
+            }
+            session.deliver_events()
+        })?;
         Ok(session)
     }
 
     /// Runs the current decision point of the market.
     pub fn on_decision(&mut self) -> Result<(), WriterStopped> {
-        let Some(instance) = self.instance.as_mut().filter(|_| self.running) else {
+        if !self.running {
             return Ok(());
-        };
-        {
-            let market = self.market.read();
-            instance.set_time(market.time());
-            instance.new_decision();
-            instance.host().broker.on_market(&market);
         }
+        self.with_market(Self::decide)
+    }
+
+    fn decide(&mut self) -> Result<(), WriterStopped> {
+        let instance = self.instance.as_mut().expect("running sessions have an instance");
+        instance.new_decision();
+        let time = instance.host().market().time();
+        instance.set_time(time);
+        instance.host().work_orders();
         self.deliver_events()?;
         if !self.running {
             return Ok(());
         }
         let instance = self.instance.as_mut().expect("running sessions have an instance");
-        match instance.on_bar(&self.market) {
+        match instance.on_bar() {
             Ok(()) => {
                 self.report.decisions += 1;
                 self.write(Stage::Next, Detail::None)?;
@@ -166,16 +169,18 @@ impl Session {
         if !self.running {
             return Ok(());
         }
-        let instance = self.instance.as_mut().expect("running sessions have an instance");
-        instance.new_decision();
-        match instance.on_stop(&self.market) {
-            Ok(()) => {
-                let open_orders = instance.host().broker.open_orders();
-                self.running = false;
-                self.write(Stage::Stop, Detail::Stop { open_orders })
+        self.with_market(|session| {
+            let instance = session.instance.as_mut().expect("running sessions have an instance");
+            instance.new_decision();
+            match instance.on_stop() {
+                Ok(()) => {
+                    let open_orders = instance.host().broker.open_orders();
+                    session.running = false;
+                    session.write(Stage::Stop, Detail::Stop { open_orders })
+                }
+                Err(fault) => session.fail(fault),
             }
-            Err(fault) => self.fail(fault),
-        }
+        })
     }
 
     /// The session's results; call after `stop`.
@@ -187,6 +192,19 @@ impl Session {
         }
         self.report.fills.sort_by_key(|f| f.bar_time);
         self.report
+    }
+
+    /// Holds the market read-locked for the agent while `work` runs: once
+    /// per decision point, not once per call.
+    fn with_market<R>(&mut self, work: impl FnOnce(&mut Self) -> R) -> R {
+        if let Some(instance) = self.instance.as_mut() {
+            instance.host().lock_market(self.market.read_arc());
+        }
+        let result = work(self);
+        if let Some(instance) = self.instance.as_mut() {
+            instance.host().unlock_market();
+        }
+        result
     }
 
     /// Passes each order change to the agent, until no new ones arise.
@@ -204,7 +222,7 @@ impl Session {
                 let Some(instance) = self.instance.as_mut().filter(|_| self.running) else {
                     continue;
                 };
-                match instance.on_order(&self.market, &event) {
+                match instance.on_order(&event) {
                     Ok(()) => self.write(Stage::Order, Detail::Order(event))?,
                     Err(fault) => self.fail(fault)?,
                 }
@@ -261,16 +279,11 @@ impl Session {
 
     /// Writes one record with what the agent did since the last one.
     fn write(&mut self, stage: Stage, detail: Detail) -> Result<(), WriterStopped> {
-        let market = self.market.read();
-        let (decision_point, bar_time) = match market.decision() {
-            Some(d) => (d, Some(market.time())),
-            None => (0, None),
-        };
         let mut record = DecisionRecord {
             session: self.meta.clone(),
-            decision_point,
+            decision_point: 0,
             wall_time: Timestamp::now(),
-            bar_time,
+            bar_time: None,
             stage,
             actions: Vec::new(),
             accesses: Vec::new(),
@@ -281,15 +294,18 @@ impl Session {
             over_limits: OverLimits::default(),
             detail,
         };
-        if let Some(instance) = self.instance.as_mut() {
-            record.over_limits = instance.take_over_limits();
-            let host = instance.host();
-            record.data_hashes = host.data_hashes(&market);
-            record.names = host.names().clone();
-            (record.accesses, record.actions, record.rationale) = host.log.take();
-            record.portfolio = portfolio(host.broker.as_ref());
+        match self.instance.as_mut() {
+            Some(instance) => {
+                record.over_limits = instance.take_over_limits();
+                let host = instance.host();
+                (record.decision_point, record.bar_time) = position(host.market());
+                record.data_hashes = host.data_hashes();
+                record.names = host.names().clone();
+                (record.accesses, record.actions, record.rationale) = host.log.take();
+                record.portfolio = portfolio(host.broker.as_ref());
+            }
+            None => (record.decision_point, record.bar_time) = position(&self.market.read()),
         }
-        drop(market);
         self.report.accesses += record.accesses.len() as u64;
         self.report.over_limits.add(record.over_limits);
         for action in &record.actions {
@@ -300,6 +316,14 @@ impl Session {
             }
         }
         self.sender.send(record)
+    }
+}
+
+/// The decision point and bar time of a record: 0 and none before the first bar.
+fn position(market: &Market) -> (u64, Option<Timestamp>) {
+    match market.decision() {
+        Some(d) => (d, Some(market.time())),
+        None => (0, None),
     }
 }
 

@@ -233,3 +233,31 @@ async fn records_do_not_depend_on_the_order_of_agents() {
     assert!(outputs[0].0.len() > 100 && outputs[0].1.len() > 100);
     assert!(outputs[0] == outputs[1], "the same records whichever agent comes first");
 }
+
+#[tokio::test]
+async fn many_agents_spread_over_threads_write_what_each_writes_alone() {
+    let (solo_records, _) = solo().await;
+    let without_id = |records: Vec<Value>| -> Vec<Value> {
+        records
+            .into_iter()
+            .map(|mut r| {
+                r.as_object_mut().unwrap().remove("agent_id");
+                r
+            })
+            .collect()
+    };
+    let solo_records = without_id(solo_records.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let fmel = dir.path().join("fmel");
+    let specs: Vec<String> = (0..24).map(|i| format!("sma{i}={}", agent("sma-crossover").display())).collect();
+    let mut args: Vec<&str> = specs.iter().flat_map(|s| ["--agent", s.as_str()]).collect();
+    let data = sample();
+    args.extend(["--data", &data, "--fmel-dir", fmel.to_str().unwrap()]);
+    let report = run(&args).await.unwrap();
+    assert_eq!(report.agents.len(), 24);
+    for (i, agent) in report.agents.iter().enumerate() {
+        assert_eq!(agent.agent_id, format!("sma{i}"), "reports in the order of --agent");
+        let records = without_id(comparable(records(&fmel, &agent.agent_id)));
+        assert!(records == solo_records, "sma{i} wrote what it writes alone");
+    }
+}

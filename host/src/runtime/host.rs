@@ -67,9 +67,13 @@ impl CallLog {
         std::mem::take(&mut self.over)
     }
 
-    /// Takes what the last call did, keeping the sequence running.
+    /// Takes what the last call did, keeping the sequence running. The
+    /// access buffer keeps its capacity, so that logging a read does not
+    /// allocate in the steady state; the record gets an exact-size copy.
     pub fn take(&mut self) -> (Vec<Access>, Vec<Action>, Option<String>) {
-        (std::mem::take(&mut self.accesses), std::mem::take(&mut self.actions), self.rationale.take())
+        let accesses = self.accesses.clone();
+        self.accesses.clear();
+        (accesses, std::mem::take(&mut self.actions), self.rationale.take())
     }
 
     fn next_seq(&mut self) -> u32 {
@@ -103,6 +107,7 @@ pub struct HostState {
     pub broker: Box<dyn Broker>,
     limits: AgentLimits,
     used: Used,
+    logging: bool,
 }
 
 fn out_of_range(message: String) -> wasmtime::Error {
@@ -120,7 +125,15 @@ impl HostState {
             broker,
             limits,
             used: Used::default(),
+            logging: true,
         }
+    }
+
+    /// Turns access logging off or on. Only `bench/` turns it off, to
+    /// measure what logging costs; a run always logs.
+    #[doc(hidden)]
+    pub fn set_logging(&mut self, on: bool) {
+        self.logging = on;
     }
 
     /// Sequence numbers and per-decision bounds start over at each decision point.
@@ -137,7 +150,9 @@ impl HostState {
             return Err(fault("limit", format!("more than {limit} reads in one decision point (reads_per_decision)")));
         }
         self.used.reads += 1;
-        self.log.access(kind);
+        if self.logging {
+            self.log.access(kind);
+        }
         Ok(())
     }
 
@@ -177,8 +192,15 @@ impl HostState {
         self.market = None;
     }
 
-    fn market(&self) -> &Market {
-        self.market.as_deref().expect("the market is locked during every call into the agent")
+    /// The market; the session holds it locked around every call into the agent.
+    pub fn market(&self) -> &Market {
+        self.market.as_deref().expect("the session locks the market around calls into the agent")
+    }
+
+    /// Lets the broker work open orders against the current decision point.
+    pub fn work_orders(&mut self) {
+        let market = self.market.as_deref().expect("the session locks the market around calls into the agent");
+        self.broker.on_market(market);
     }
 
     pub fn names(&self) -> &Arc<AccessNames> {
@@ -186,7 +208,8 @@ impl HostState {
     }
 
     /// The current bar hash of every feed the logged reads touched, in order of first read.
-    pub fn data_hashes(&self, market: &Market) -> Vec<(FeedId, Option<DataHash>)> {
+    pub fn data_hashes(&self) -> Vec<(FeedId, Option<DataHash>)> {
+        let market = self.market();
         let mut hashes: Vec<(FeedId, Option<DataHash>)> = Vec::new();
         for access in &self.log.accesses {
             let series = match access.kind {

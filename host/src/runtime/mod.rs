@@ -10,26 +10,21 @@ use crate::config::EngineConfig;
 use crate::decimal;
 use crate::fmel::{Fault, OverLimits};
 use crate::limits::AgentLimits;
-use crate::market::{DataHash, Market};
+use crate::market::DataHash;
 use crate::time::Timestamp;
 use bindings::Agent;
 use bindings::trading::agent::types;
-use parking_lot::RwLock;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
-use std::time::Duration;
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
 use wasmtime::{Config, Engine, Store, Trap};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 pub use host::{CallLog, HostFault, HostState};
-use sandbox::{AgentLimiter, BarClock, CallClock, CallClockData, CallClockView, GuestOutput};
-
-/// How often the engine's epoch advances: the resolution of call deadlines.
-const EPOCH_TICK: Duration = Duration::from_millis(10);
+use sandbox::{AgentLimiter, BarClock, CallClock, CallClockData, CallClockView, GuestOutput, TICK, Ticks};
 
 /// The contract every agent implements.
 pub const WIT_PACKAGE: &str = "trading:agent@0.1.0";
@@ -84,7 +79,7 @@ pub struct Runtime {
     linker: Linker<AgentState>,
     config: EngineConfig,
     cache: Option<cache::ComponentCache>,
-    _ticker: Option<EpochTicker>,
+    ticker: EpochTicker,
 }
 
 /// Core instances, memories and tables pooled per agent: a Rust component
@@ -121,9 +116,9 @@ impl Runtime {
         })?;
         linker.allow_shadowing(false);
         Agent::add_to_linker::<AgentState, HasSelf<HostState>>(&mut linker, |state| &mut state.host)?;
-        let ticker = settings.epoch_deadlines.then(|| EpochTicker::start(engine.clone()));
+        let ticker = EpochTicker::start(engine.clone());
         let cache = settings.cache_dir.as_deref().map(|dir| cache::ComponentCache::new(dir, &engine));
-        Ok(Self { _ticker: ticker, cache, engine, linker, config: settings.clone() })
+        Ok(Self { ticker, cache, engine, linker, config: settings.clone() })
     }
 
     /// Reads, compiles and checks a component against the `agent` world.
@@ -168,12 +163,20 @@ impl Runtime {
         let wrong = |e: wasmtime::Error| LoadError::WrongWorld { path: shown.clone(), reason: format!("{e:#}") };
         let pre = self.linker.instantiate_pre(&component).map_err(wrong)?;
         let pre = bindings::AgentPre::new(pre).map_err(wrong)?;
-        Ok(AgentComponent { path: path.to_owned(), sha256: DataHash(sha256), pre, engine: self.config.clone() })
+        Ok(AgentComponent {
+            path: path.to_owned(),
+            sha256: DataHash(sha256),
+            pre,
+            engine: self.config.clone(),
+            ticks: self.ticker.ticks.clone(),
+        })
     }
 }
 
-/// Advances the engine's epoch every tick, so that call deadlines fire.
+/// Advances the engine's epoch and the call clocks' [`Ticks`] every tick,
+/// so that call deadlines fire.
 struct EpochTicker {
+    ticks: Ticks,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
@@ -181,17 +184,19 @@ struct EpochTicker {
 impl EpochTicker {
     fn start(engine: Engine) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
-        let stopping = stop.clone();
+        let ticks = Ticks::default();
+        let (stopping, ticking) = (stop.clone(), ticks.clone());
         let thread = std::thread::Builder::new()
             .name("epoch-ticker".into())
             .spawn(move || {
                 while !stopping.load(Ordering::Relaxed) {
-                    std::thread::sleep(EPOCH_TICK);
+                    std::thread::sleep(TICK);
+                    ticking.advance();
                     engine.increment_epoch();
                 }
             })
             .expect("spawn the epoch ticker thread");
-        Self { stop, thread: Some(thread) }
+        Self { ticks, stop, thread: Some(thread) }
     }
 }
 
@@ -210,6 +215,7 @@ pub struct AgentComponent {
     pub sha256: DataHash,
     pre: bindings::AgentPre<AgentState>,
     engine: EngineConfig,
+    ticks: Ticks,
 }
 
 impl AgentComponent {
@@ -225,7 +231,7 @@ impl AgentComponent {
             table: ResourceTable::new(),
             host,
             limiter: AgentLimiter::new(&limits),
-            clock: CallClock::new(clock.clone()),
+            clock: CallClock::new(clock.clone(), self.ticks.clone()),
         };
         let mut store = Store::new(self.pre.engine(), state);
         store.limiter(|state| &mut state.limiter);
@@ -280,16 +286,15 @@ impl AgentInstance {
             // Fuel is on for every store of this engine, so this cannot fail.
             let _ = self.store.set_fuel(self.limits.fuel_per_call);
         }
+        let ticks = self.limits.deadline_ms.div_ceil(TICK.as_millis() as u64).max(1);
         if self.engine.epoch_deadlines {
-            let ticks = self.limits.deadline_ms.div_ceil(EPOCH_TICK.as_millis() as u64).max(1);
             self.store.set_epoch_deadline(ticks);
         }
-        self.store.data_mut().clock.set_deadline(Duration::from_millis(self.limits.deadline_ms));
+        self.store.data_mut().clock.set_deadline(ticks);
     }
 
     fn call<R>(
         &mut self,
-        market: &Arc<RwLock<Market>>,
         name: &str,
         call: impl FnOnce(&Agent, &mut Store<AgentState>) -> wasmtime::Result<R>,
     ) -> Result<R, Fault> {
@@ -297,9 +302,7 @@ impl AgentInstance {
         let Some(agent) = self.agent.as_ref() else {
             return Err(Fault { kind: "trap".into(), message: "the agent was not instantiated".into() });
         };
-        self.store.data_mut().host.lock_market(market.read_arc());
         let result = call(agent, &mut self.store);
-        self.store.data_mut().host.unlock_market();
         match result {
             Ok(_) if self.store.data().clock.expired() => Err(self.deadline_fault(name)),
             Ok(value) => Ok(value),
@@ -312,21 +315,23 @@ impl AgentInstance {
         Fault { kind: "deadline".into(), message }
     }
 
-    pub fn init(&mut self, market: &Arc<RwLock<Market>>, params: &[(String, String)]) -> Result<Result<(), String>, Fault> {
-        self.call(market, "init", |agent, store| agent.call_init(store, params))
+    // The calls below need the market locked in the host state: see `HostState::lock_market`.
+
+    pub fn init(&mut self, params: &[(String, String)]) -> Result<Result<(), String>, Fault> {
+        self.call("init", |agent, store| agent.call_init(store, params))
     }
 
-    pub fn on_bar(&mut self, market: &Arc<RwLock<Market>>) -> Result<(), Fault> {
-        self.call(market, "on-bar", |agent, store| agent.call_on_bar(store))
+    pub fn on_bar(&mut self) -> Result<(), Fault> {
+        self.call("on-bar", |agent, store| agent.call_on_bar(store))
     }
 
-    pub fn on_order(&mut self, market: &Arc<RwLock<Market>>, event: &OrderEvent) -> Result<(), Fault> {
+    pub fn on_order(&mut self, event: &OrderEvent) -> Result<(), Fault> {
         let update = order_update(event);
-        self.call(market, "on-order", |agent, store| agent.call_on_order(store, &update))
+        self.call("on-order", |agent, store| agent.call_on_order(store, &update))
     }
 
-    pub fn on_stop(&mut self, market: &Arc<RwLock<Market>>) -> Result<(), Fault> {
-        self.call(market, "on-stop", |agent, store| agent.call_on_stop(store))
+    pub fn on_stop(&mut self) -> Result<(), Fault> {
+        self.call("on-stop", |agent, store| agent.call_on_stop(store))
     }
 
     /// Names what ended a call, from the most specific evidence down.

@@ -10,7 +10,7 @@ use rand::rngs::StdRng;
 use std::collections::VecDeque;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 use wasmtime::component::{Resource, ResourceTable};
@@ -54,6 +54,9 @@ impl HostMonotonicClock for BarClock {
         self.nanos()
     }
 }
+
+/// How often [`Ticks`] advance: the resolution of call deadlines.
+pub const TICK: Duration = Duration::from_millis(10);
 
 /// Longest line kept whole; longer output is cut into pieces of this size.
 const MAX_LINE_BYTES: usize = 4096;
@@ -264,20 +267,36 @@ impl wasmtime::ResourceLimiter for AgentLimiter {
 /// past wait is ready at once.
 pub struct CallClock {
     clock: BarClock,
-    deadline: tokio::time::Instant,
+    ticks: Ticks,
+    deadline: u64,
     /// Set when a wait reached the deadline: the call has overrun, even if
     /// it returns before WebAssembly code checks the epoch again.
     expired: Arc<AtomicBool>,
 }
 
-impl CallClock {
-    pub fn new(clock: BarClock) -> Self {
-        CallClock { clock, deadline: tokio::time::Instant::now(), expired: Arc::default() }
+/// A coarse wall clock, advanced by the runtime's ticker thread: cheaper to
+/// read on every call than the system clock.
+#[derive(Clone, Default)]
+pub struct Ticks(Arc<AtomicU64>);
+
+impl Ticks {
+    pub fn now(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
     }
 
-    /// Starts the deadline of a call.
-    pub fn set_deadline(&mut self, after: Duration) {
-        self.deadline = tokio::time::Instant::now() + after;
+    pub fn advance(&self) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+impl CallClock {
+    pub fn new(clock: BarClock, ticks: Ticks) -> Self {
+        CallClock { clock, ticks, deadline: 0, expired: Arc::default() }
+    }
+
+    /// Starts the deadline of a call, `after` ticks from now.
+    pub fn set_deadline(&mut self, after: u64) {
+        self.deadline = self.ticks.now() + after;
         self.expired.store(false, Ordering::Relaxed);
     }
 
@@ -287,21 +306,33 @@ impl CallClock {
     }
 
     fn wait(&self, table: &mut ResourceTable, forever: bool) -> wasmtime::Result<Resource<DynPollable>> {
-        let wait = table.push(Wait(forever.then(|| (self.deadline, self.expired.clone()))))?;
+        let until = forever.then(|| Deadline { ticks: self.ticks.clone(), at: self.deadline, expired: self.expired.clone() });
+        let wait = table.push(Wait(until))?;
         subscribe(table, wait)
     }
 }
 
+struct Deadline {
+    ticks: Ticks,
+    at: u64,
+    expired: Arc<AtomicBool>,
+}
+
 /// Ready at once, or at the call's deadline.
-struct Wait(Option<(tokio::time::Instant, Arc<AtomicBool>)>);
+struct Wait(Option<Deadline>);
 
 #[async_trait::async_trait]
 impl Pollable for Wait {
     async fn ready(&mut self) {
-        if let Some((deadline, expired)) = &self.0 {
-            tokio::time::sleep_until(*deadline).await;
-            expired.store(true, Ordering::Relaxed);
+        let Some(deadline) = &self.0 else { return };
+        loop {
+            let now = deadline.ticks.now();
+            if now >= deadline.at {
+                break;
+            }
+            tokio::time::sleep(TICK * (deadline.at - now) as u32).await;
         }
+        deadline.expired.store(true, Ordering::Relaxed);
     }
 }
 

@@ -1,0 +1,146 @@
+//! Runs every session through each decision point, on as many threads as
+//! pay off. Sessions are independent, so how they are spread over threads
+//! changes no record; the market is advanced only while no thread reads it.
+
+use crate::broker::Broker;
+use crate::fmel::writer::{RecordSender, WriterStopped};
+use crate::market::{DecisionPoint, Market};
+use crate::runtime::AgentComponent;
+use crate::session::{AgentReport, Session, SessionSetup};
+use indicatif::ProgressBar;
+use parking_lot::RwLock;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Barrier};
+
+/// Below this many sessions per thread, one thread is faster: waking the
+/// others costs more than a few agents' decisions.
+const SESSIONS_PER_THREAD: usize = 8;
+
+/// Everything the agents need, moved onto their threads.
+pub struct Agents {
+    pub market: Arc<RwLock<Market>>,
+    pub setups: Vec<SessionSetup>,
+    pub components: Vec<AgentComponent>,
+    pub accounts: Vec<Box<dyn Broker>>,
+    pub sender: RecordSender,
+    pub progress: ProgressBar,
+}
+
+/// What the threads share for one run.
+struct Shared {
+    market: Arc<RwLock<Market>>,
+    /// Every thread meets here twice per decision point: to start it, after
+    /// the market advanced, and to finish it, before the market advances again.
+    barrier: Barrier,
+    done: AtomicBool,
+    failed: AtomicBool,
+}
+
+impl Agents {
+    /// Starts every session, runs each decision point through all of them,
+    /// and stops them when the feed ends. Reports come in session order.
+    pub fn run(self, mut incoming: tokio::sync::mpsc::Receiver<DecisionPoint>) -> Result<Vec<AgentReport>, WriterStopped> {
+        let mut sessions = Vec::with_capacity(self.setups.len());
+        for ((setup, component), account) in self.setups.into_iter().zip(&self.components).zip(self.accounts) {
+            sessions.push(Session::start(component, setup, self.market.clone(), account, self.sender.clone())?);
+        }
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let threads = (sessions.len() / SESSIONS_PER_THREAD).clamp(1, cores);
+        let mut shards: Vec<Vec<(usize, Session)>> = (0..threads).map(|_| Vec::new()).collect();
+        for (i, session) in sessions.into_iter().enumerate() {
+            shards[i % threads].push((i, session));
+        }
+        let shared = Shared {
+            market: self.market,
+            barrier: Barrier::new(threads),
+            done: AtomicBool::new(false),
+            failed: AtomicBool::new(false),
+        };
+        let runtime = tokio::runtime::Handle::try_current().ok();
+        let mut shards = shards.into_iter();
+        let mine = shards.next().unwrap_or_default();
+        let results = std::thread::scope(|scope| {
+            let others: Vec<_> = shards
+                .map(|shard| {
+                    let (shared, runtime) = (&shared, runtime.clone());
+                    scope.spawn(move || {
+                        // WASI's synchronous calls look for the runtime of the thread.
+                        let _entered = runtime.as_ref().map(|r| r.enter());
+                        follow(shard, shared)
+                    })
+                })
+                .collect();
+            let mut results = vec![lead(mine, &shared, &mut incoming, &self.progress)];
+            results.extend(others.into_iter().map(|t| t.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))));
+            results
+        });
+        self.progress.finish_and_clear();
+        let mut reports: Vec<(usize, AgentReport)> = Vec::new();
+        for result in results {
+            reports.extend(result?);
+        }
+        reports.sort_by_key(|(i, _)| *i);
+        Ok(reports.into_iter().map(|(_, report)| report).collect())
+    }
+}
+
+/// The leading thread: advances the market, then decides its own share.
+fn lead(
+    mut shard: Vec<(usize, Session)>,
+    shared: &Shared,
+    incoming: &mut tokio::sync::mpsc::Receiver<DecisionPoint>,
+    progress: &ProgressBar,
+) -> Result<Vec<(usize, AgentReport)>, WriterStopped> {
+    let mut outcome = Ok(());
+    loop {
+        let point = if shared.failed.load(Ordering::Relaxed) { None } else { incoming.blocking_recv() };
+        let bars = point.as_ref().map_or(0, |p| p.bars.len() as u64);
+        match point {
+            Some(point) => shared.market.write().advance(point),
+            None => shared.done.store(true, Ordering::Relaxed),
+        }
+        if !decide(&mut shard, shared, &mut outcome) {
+            break;
+        }
+        progress.inc(bars);
+    }
+    finish(shard, outcome)
+}
+
+/// The other threads: decide their share whenever the leader says go.
+fn follow(mut shard: Vec<(usize, Session)>, shared: &Shared) -> Result<Vec<(usize, AgentReport)>, WriterStopped> {
+    let mut outcome = Ok(());
+    while decide(&mut shard, shared, &mut outcome) {}
+    finish(shard, outcome)
+}
+
+/// One decision point for a shard, between the two barriers. False when the
+/// run is over. After a writer failure the thread keeps meeting the others
+/// at the barriers, so that nobody waits forever, but does no more work.
+fn decide(shard: &mut [(usize, Session)], shared: &Shared, outcome: &mut Result<(), WriterStopped>) -> bool {
+    shared.barrier.wait();
+    if shared.done.load(Ordering::Relaxed) {
+        return false;
+    }
+    if outcome.is_ok() {
+        for (_, session) in shard.iter_mut() {
+            if let Err(stopped) = session.on_decision() {
+                shared.failed.store(true, Ordering::Relaxed);
+                *outcome = Err(stopped);
+                break;
+            }
+        }
+    }
+    shared.barrier.wait();
+    true
+}
+
+fn finish(shard: Vec<(usize, Session)>, outcome: Result<(), WriterStopped>) -> Result<Vec<(usize, AgentReport)>, WriterStopped> {
+    outcome?;
+    let mut reports = Vec::with_capacity(shard.len());
+    for (i, mut session) in shard {
+        session.stop()?;
+        reports.push((i, session.into_report()));
+    }
+    Ok(reports)
+}
