@@ -39,7 +39,7 @@ struct Shared {
 impl Agents {
     /// Starts every session, runs each decision point through all of them,
     /// and stops them when the feed ends. Reports come in session order.
-    pub fn run(self, mut incoming: tokio::sync::mpsc::Receiver<DecisionPoint>) -> Result<Vec<AgentReport>, WriterStopped> {
+    pub fn run(self, mut incoming: tokio::sync::mpsc::Receiver<Vec<DecisionPoint>>) -> Result<Vec<AgentReport>, WriterStopped> {
         let mut sessions = Vec::with_capacity(self.setups.len());
         for ((setup, component), account) in self.setups.into_iter().zip(&self.components).zip(self.accounts) {
             sessions.push(Session::start(component, setup, self.market.clone(), account, self.sender.clone())?);
@@ -88,12 +88,13 @@ impl Agents {
 fn lead(
     mut shard: Vec<(usize, Session)>,
     shared: &Shared,
-    incoming: &mut tokio::sync::mpsc::Receiver<DecisionPoint>,
+    incoming: &mut tokio::sync::mpsc::Receiver<Vec<DecisionPoint>>,
     progress: &ProgressBar,
 ) -> Result<Vec<(usize, AgentReport)>, WriterStopped> {
     let mut outcome = Ok(());
+    let mut points = std::iter::from_fn(|| incoming.blocking_recv()).flatten();
     loop {
-        let point = if shared.failed.load(Ordering::Relaxed) { None } else { incoming.blocking_recv() };
+        let point = if shared.failed.load(Ordering::Relaxed) { None } else { points.next() };
         let bars = point.as_ref().map_or(0, |p| p.bars.len() as u64);
         match point {
             Some(point) => shared.market.write().advance(point),

@@ -53,8 +53,10 @@ impl RunReport {
     }
 }
 
-/// Decision points the feed may read ahead of the agents.
-const READ_AHEAD: usize = 64;
+/// Decision points sent to the agents at once, when the feed has them ready.
+const CHUNK: usize = 64;
+/// Chunks the feed may read ahead of the agents.
+const READ_AHEAD: usize = 8;
 
 pub async fn run(config: &RunConfig, runtime: &Runtime, shutdown: impl Future<Output = ()>) -> Result<RunReport, RunError> {
     let started = Instant::now();
@@ -93,7 +95,7 @@ pub async fn run(config: &RunConfig, runtime: &Runtime, shutdown: impl Future<Ou
 
     // Agents run on a blocking thread: their calls are CPU-bound, and WASI's
     // synchronous host calls must not run inside an async task.
-    let (points, incoming) = tokio::sync::mpsc::channel::<DecisionPoint>(READ_AHEAD);
+    let (chunks, incoming) = tokio::sync::mpsc::channel::<Vec<DecisionPoint>>(READ_AHEAD);
     let agents = Agents {
         market: Arc::new(RwLock::new(Market::new(schemas.clone(), config.history_bars))),
         accounts: setups.iter().map(|_| config.broker.account(&schemas)).collect(),
@@ -105,6 +107,7 @@ pub async fn run(config: &RunConfig, runtime: &Runtime, shutdown: impl Future<Ou
     let agents = tokio::task::spawn_blocking(move || agents.run(incoming));
 
     let (mut bars, mut decision_points, mut interrupted, mut feed_error) = (0u64, 0u64, false, None);
+    let mut chunk = Vec::with_capacity(CHUNK);
     tokio::pin!(shutdown);
     loop {
         let point = tokio::select! {
@@ -124,11 +127,16 @@ pub async fn run(config: &RunConfig, runtime: &Runtime, shutdown: impl Future<Ou
         };
         bars += point.bars.len() as u64;
         decision_points += 1;
-        if points.send(point).await.is_err() {
-            break; // The agent thread stopped; its result says why.
+        chunk.push(point);
+        if (chunk.len() >= CHUNK || !feed.is_ready()) && chunks.send(std::mem::take(&mut chunk)).await.is_err() {
+            break; // The agent threads stopped; their result says why.
         }
     }
-    drop(points);
+    if !chunk.is_empty() {
+        // Whatever the agent threads did with it, their result says.
+        let _ = chunks.send(chunk).await;
+    }
+    drop(chunks);
     if interrupted {
         tracing::warn!("interrupted after {decision_points} decision points; stopping the agents");
     }

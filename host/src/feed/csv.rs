@@ -53,15 +53,15 @@ impl CsvLayout {
         Ok(Self { timestamp, numbers, texts, header: header.iter().map(|h| h.trim().into()).collect() })
     }
 
-    pub fn parse(&self, cells: &[&str], feed: FeedId, hash: DataHash) -> Result<Bar, String> {
+    pub fn parse(&self, cells: &Cells, feed: FeedId, hash: DataHash) -> Result<Bar, String> {
         if cells.len() != self.header.len() {
             return Err(format!("expected {} columns, found {}", self.header.len(), cells.len()));
         }
-        let time = Timestamp::parse(cells[self.timestamp]).map_err(|e| e.to_string())?;
+        let time = Timestamp::parse(cells.get(self.timestamp)).map_err(|e| e.to_string())?;
         let mut numbers = vec![f64::NAN; self.numbers.len()];
         let mut prices = [rust_decimal::Decimal::ZERO; 4];
         for &(column, field) in &self.numbers {
-            let cell = cells[column].trim();
+            let cell = cells.get(column).trim();
             let name = &self.header[column];
             if field < 4 {
                 prices[field] = decimal::parse(cell).ok_or_else(|| format!("{name}: not a number: {cell:?}"))?;
@@ -72,7 +72,8 @@ impl CsvLayout {
                 numbers[field] = cell.parse().map_err(|_| format!("{name}: not a number: {cell:?}"))?;
             }
         }
-        let texts = self.texts.iter().map(|&(column, _)| Some(cells[column]).filter(|c| !c.is_empty()).map(Arc::from)).collect();
+        let texts =
+            self.texts.iter().map(|&(column, _)| Some(cells.get(column)).filter(|c| !c.is_empty()).map(Arc::from)).collect();
         let [open, high, low, close] = prices;
         Ok(Bar { feed, time, numbers, texts, prices: Ohlc { open, high, low, close }, hash })
     }
@@ -91,8 +92,35 @@ impl Default for LineSplitter {
     }
 }
 
+/// The cells of one line, borrowed from the splitter's buffer.
+pub struct Cells<'a> {
+    out: &'a [u8],
+    ends: &'a [usize],
+}
+
+impl<'a> Cells<'a> {
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// Cell `i`; splitting happens only at ASCII delimiters, so every cell of
+    /// a UTF-8 line is UTF-8.
+    pub fn get(&self, i: usize) -> &'a str {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        std::str::from_utf8(&self.out[start..self.ends[i]]).unwrap_or("")
+    }
+
+    pub fn to_vec(&self) -> Vec<String> {
+        (0..self.len()).map(|i| self.get(i).to_owned()).collect()
+    }
+}
+
 impl LineSplitter {
-    pub fn split<'a>(&'a mut self, line: &str) -> Vec<&'a str> {
+    pub fn split<'a>(&'a mut self, line: &str) -> Cells<'a> {
         self.reader.reset();
         // Unquoting only shrinks a field, and a line has at most len + 1 cells.
         self.out.resize(line.len(), 0);
@@ -112,16 +140,7 @@ impl LineSplitter {
                 }
             }
         }
-        let mut start = 0;
-        self.ends[..nends]
-            .iter()
-            .map(|&end| {
-                // Splitting happens only at ASCII delimiters, so every cell is valid UTF-8.
-                let cell = std::str::from_utf8(&self.out[start..end]).unwrap_or("");
-                start = end;
-                cell
-            })
-            .collect()
+        Cells { out: &self.out[..nout], ends: &self.ends[..nends] }
     }
 }
 
@@ -132,8 +151,8 @@ mod tests {
     #[test]
     fn splits_quoted_cells() {
         let mut s = LineSplitter::default();
-        assert_eq!(s.split(r#"a,"b, c",,"say ""hi""""#), ["a", "b, c", "", r#"say "hi""#]);
-        assert_eq!(s.split("1,2"), ["1", "2"]);
+        assert_eq!(s.split(r#"a,"b, c",,"say ""hi""""#).to_vec(), ["a", "b, c", "", r#"say "hi""#]);
+        assert_eq!(s.split("1,2").to_vec(), ["1", "2"]);
     }
 
     #[test]
@@ -144,7 +163,8 @@ mod tests {
         let layout = CsvLayout::infer(&header, Some(&row), &mut schema).unwrap();
         assert_eq!(schema.fields.iter().map(|f| &**f).collect::<Vec<_>>(), ["open", "high", "low", "close", "volume", "rsi"]);
         assert_eq!(schema.text_fields.iter().map(|f| &**f).collect::<Vec<_>>(), ["headline"]);
-        let bar = layout.parse(&row, FeedId(0), DataHash::default()).unwrap();
+        let mut splitter = LineSplitter::default();
+        let bar = layout.parse(&splitter.split(&row.join(",")), FeedId(0), DataHash::default()).unwrap();
         assert_eq!(bar.numbers, [1.0, 3.0, 0.5, 2.0, 10.0, 55.5]);
         assert_eq!(bar.prices.close.to_string(), "2");
         assert_eq!(bar.texts[0].as_deref(), Some("Big news"));
@@ -157,9 +177,10 @@ mod tests {
         assert_eq!(err, "header has no high column");
         let header = ["timestamp", "open", "high", "low", "close", "volume"];
         let layout = CsvLayout::infer(&header, None, &mut FeedSchema::new("X", "X")).unwrap();
-        let err = layout.parse(&["2024-01-01", "1", "x", "1", "1", "1"], FeedId(0), DataHash::default()).unwrap_err();
+        let mut splitter = LineSplitter::default();
+        let err = layout.parse(&splitter.split("2024-01-01,1,x,1,1,1"), FeedId(0), DataHash::default()).unwrap_err();
         assert_eq!(err, "high: not a number: \"x\"");
-        let err = layout.parse(&["2024-01-01", "1"], FeedId(0), DataHash::default()).unwrap_err();
+        let err = layout.parse(&splitter.split("2024-01-01,1"), FeedId(0), DataHash::default()).unwrap_err();
         assert_eq!(err, "expected 6 columns, found 2");
     }
 }

@@ -41,6 +41,13 @@ pub trait MarketFeed: Send {
     /// The next decision point, or `None` when the feed is exhausted.
     async fn next(&mut self) -> Result<Option<DecisionPoint>, FeedError>;
 
+    /// Whether `next` would return without waiting: the run then gathers
+    /// several decision points before waking the agents. A live feed says
+    /// no, so that no bar waits for company.
+    fn is_ready(&self) -> bool {
+        false
+    }
+
     /// Rows skipped as malformed so far.
     fn skipped_rows(&self) -> u64;
 }

@@ -161,13 +161,12 @@ impl ReplayFeed {
         let mut hasher = Sha256::new();
         let mut splitter = LineSplitter::default();
         let header: Vec<String> = match lines.next(display, |raw| hasher.update(raw))? {
-            Some((_, line)) => splitter.split(line).into_iter().map(str::to_owned).collect(),
+            Some((_, line)) => splitter.split(line).to_vec(),
             None => return Err(FeedError::Invalid(format!("{display}: empty file, expected a header"))),
         };
         let header: Vec<&str> = header.iter().map(String::as_str).collect();
-        let first: Option<Vec<String>> = lines
-            .next(display, |raw| hasher.update(raw))?
-            .map(|(_, line)| splitter.split(line).into_iter().map(str::to_owned).collect());
+        let first: Option<Vec<String>> =
+            lines.next(display, |raw| hasher.update(raw))?.map(|(_, line)| splitter.split(line).to_vec());
         let first: Option<Vec<&str>> = first.as_ref().map(|row| row.iter().map(String::as_str).collect());
         let stem = file_stem(path);
         let mut schema = FeedSchema::new(&stem, &stem);
@@ -355,6 +354,10 @@ impl MarketFeed for ReplayFeed {
 
     fn skipped_rows(&self) -> u64 {
         self.skipped
+    }
+
+    fn is_ready(&self) -> bool {
+        true
     }
 }
 

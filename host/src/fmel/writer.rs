@@ -2,9 +2,13 @@
 //! to the sink in batches, every `max_records` records or `max_delay`,
 //! whichever comes first, and once more at the end. A crash loses at most
 //! the batch being gathered.
+//!
+//! The writer polls the channel rather than sleeping in it: a receiver
+//! asleep in the channel must be woken by every send, a system call per
+//! record, while a polling one is never waited on.
 
 use super::{Batch, DecisionRecord, DecisionSink, SinkError, encode};
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use crossbeam_channel::{Receiver, Sender, TryRecvError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -17,6 +21,17 @@ pub struct BatchPolicy {
 impl Default for BatchPolicy {
     fn default() -> Self {
         Self { max_records: 1000, max_delay: Duration::from_millis(200) }
+    }
+}
+
+/// How long the writer naps when the channel is empty.
+const IDLE_POLL: Duration = Duration::from_millis(1);
+
+impl BatchPolicy {
+    /// Records that may wait in the channel: several batches, so that
+    /// sessions rarely block on a napping writer.
+    fn channel_capacity(&self) -> usize {
+        16 * self.max_records.max(64)
     }
 }
 
@@ -42,7 +57,7 @@ pub struct FmelWriter {
 
 impl FmelWriter {
     pub fn spawn(sink: Box<dyn DecisionSink>, policy: BatchPolicy) -> Self {
-        let (tx, rx) = crossbeam_channel::bounded(4 * policy.max_records);
+        let (tx, rx) = crossbeam_channel::bounded(policy.channel_capacity());
         let thread = std::thread::Builder::new()
             .name("fmel-writer".into())
             .spawn(move || write_loop(rx, sink, policy))
@@ -64,33 +79,30 @@ impl FmelWriter {
 
 fn write_loop(rx: Receiver<DecisionRecord>, mut sink: Box<dyn DecisionSink>, policy: BatchPolicy) -> Result<u64, SinkError> {
     let mut batch = Batch::default();
-    let mut deadline: Option<Instant> = None;
+    let mut started: Option<Instant> = None;
     let mut written = 0u64;
-    let mut flush = |batch: &mut Batch, deadline: &mut Option<Instant>| -> Result<(), SinkError> {
-        if !batch.is_empty() {
-            sink.write_batch(batch)?;
+    loop {
+        let received = rx.try_recv();
+        if let Ok(record) = &received {
+            batch.push(record.session.index, |out| encode(record, out));
+            started.get_or_insert_with(Instant::now);
+        }
+        let disconnected = matches!(received, Err(TryRecvError::Disconnected));
+        let full = batch.len() >= policy.max_records;
+        // Reading the clock per record would cost more than encoding some;
+        // a busy channel fills the batch long before the delay anyway.
+        let idle = received.is_err() || batch.len() % 256 == 0;
+        let late = idle && started.is_some_and(|at| at.elapsed() >= policy.max_delay);
+        if !batch.is_empty() && (full || late || disconnected) {
+            sink.write_batch(&batch)?;
             written += batch.len() as u64;
             batch.clear();
+            started = None;
         }
-        *deadline = None;
-        Ok(())
-    };
-    loop {
-        let received = match deadline {
-            Some(at) => rx.recv_deadline(at),
-            None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
-        };
         match received {
-            Ok(record) => {
-                batch.push(record.session.index, |out| encode(&record, out));
-                deadline.get_or_insert_with(|| Instant::now() + policy.max_delay);
-                if batch.len() >= policy.max_records {
-                    flush(&mut batch, &mut deadline)?;
-                }
-            }
-            Err(RecvTimeoutError::Timeout) => flush(&mut batch, &mut deadline)?,
-            Err(RecvTimeoutError::Disconnected) => {
-                flush(&mut batch, &mut deadline)?;
+            Ok(_) => {}
+            Err(TryRecvError::Empty) => std::thread::sleep(IDLE_POLL),
+            Err(TryRecvError::Disconnected) => {
                 sink.close()?;
                 return Ok(written);
             }

@@ -10,7 +10,7 @@ use rand::rngs::StdRng;
 use std::collections::VecDeque;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 use wasmtime::component::{Resource, ResourceTable};
@@ -63,27 +63,37 @@ const MAX_LINE_BYTES: usize = 4096;
 /// Lines of stderr remembered to explain a fault, such as a panic message.
 const TAIL_LINES: usize = 8;
 
-struct OutputState {
+/// One output stream: the lines, and the per-decision budget kept apart
+/// so that reading what was dropped takes no lock.
+struct Output {
+    lines: Mutex<Lines>,
+    /// Bytes logged per decision point; the rest is dropped and counted.
+    limit: usize,
+    written: AtomicUsize,
+    dropped: AtomicU64,
+}
+
+impl Output {
+    fn write(&self, bytes: &[u8]) {
+        let room = self.limit.saturating_sub(self.written.load(Ordering::Relaxed));
+        let kept = bytes.len().min(room);
+        self.written.fetch_add(kept, Ordering::Relaxed);
+        self.dropped.fetch_add((bytes.len() - kept) as u64, Ordering::Relaxed);
+        if kept > 0 {
+            self.lines.lock().write(&bytes[..kept]);
+        }
+    }
+}
+
+struct Lines {
     agent: Arc<str>,
     stream: &'static str,
     partial: Vec<u8>,
     tail: VecDeque<String>,
-    /// Bytes logged per decision point; the rest is dropped and counted.
-    limit: usize,
-    written: usize,
-    dropped: u64,
 }
 
-impl OutputState {
-    fn write(&mut self, bytes: &[u8]) {
-        let room = self.limit.saturating_sub(self.written);
-        let kept = bytes.len().min(room);
-        self.written += kept;
-        self.dropped += (bytes.len() - kept) as u64;
-        self.write_lines(&bytes[..kept]);
-    }
-
-    fn write_lines(&mut self, mut bytes: &[u8]) {
+impl Lines {
+    fn write(&mut self, mut bytes: &[u8]) {
         while let Some(end) = bytes.iter().position(|b| *b == b'\n') {
             self.partial.extend_from_slice(&bytes[..end]);
             self.emit();
@@ -110,24 +120,23 @@ impl OutputState {
 
 /// A guest's stdout or stderr, line-buffered into `tracing`.
 #[derive(Clone)]
-pub struct GuestOutput(Arc<Mutex<OutputState>>);
+pub struct GuestOutput(Arc<Output>);
 
 impl GuestOutput {
     pub fn new(agent: Arc<str>, stream: &'static str, limit: usize) -> Self {
-        let state = OutputState { agent, stream, partial: Vec::new(), tail: VecDeque::new(), limit, written: 0, dropped: 0 };
-        Self(Arc::new(Mutex::new(state)))
+        let lines = Mutex::new(Lines { agent, stream, partial: Vec::new(), tail: VecDeque::new() });
+        Self(Arc::new(Output { lines, limit, written: AtomicUsize::new(0), dropped: AtomicU64::new(0) }))
     }
 
     /// Bytes dropped since the last call; the budget starts over.
     pub fn take_dropped(&self) -> u64 {
-        let mut state = self.0.lock();
-        state.written = 0;
-        std::mem::take(&mut state.dropped)
+        self.0.written.store(0, Ordering::Relaxed);
+        self.0.dropped.swap(0, Ordering::Relaxed)
     }
 
     /// The last lines written, oldest first, the unfinished one included.
     pub fn recent(&self) -> Vec<String> {
-        let state = self.0.lock();
+        let state = self.0.lines.lock();
         let mut lines: Vec<String> = state.tail.iter().cloned().collect();
         if !state.partial.is_empty() {
             lines.push(String::from_utf8_lossy(&state.partial).into_owned());
@@ -159,7 +168,7 @@ impl Pollable for GuestOutput {
 
 impl OutputStream for GuestOutput {
     fn write(&mut self, bytes: Bytes) -> StreamResult<()> {
-        self.0.lock().write(&bytes);
+        self.0.write(&bytes);
         Ok(())
     }
 
@@ -174,7 +183,7 @@ impl OutputStream for GuestOutput {
 
 impl tokio::io::AsyncWrite for GuestOutput {
     fn poll_write(self: Pin<&mut Self>, _: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
-        self.0.lock().write(buf);
+        self.0.write(buf);
         Poll::Ready(Ok(buf.len()))
     }
 
