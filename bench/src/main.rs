@@ -30,6 +30,10 @@ use trading_host::run::{RunReport, run};
 use trading_host::runtime::{AgentComponent, AgentInstance, HostState, Runtime};
 use trading_host::time::Timestamp;
 
+/// The allocator of the `trading-host` binary, so that figures match it.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 struct Cli {
     #[command(subcommand)]

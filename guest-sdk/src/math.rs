@@ -4,53 +4,137 @@
 /// backtrader's SMA is `fsum(window) / n`, and a naive running sum differs
 /// in the last bit often enough to flip a crossover.
 pub fn fsum(values: &[f64]) -> f64 {
-    if values.iter().any(|v| !v.is_finite()) {
-        return values.iter().sum();
+    aligned_sum(values).unwrap_or_else(|| shewchuk_sum(values))
+}
+
+/// The exact sum in a 128-bit integer, when every value fits: finite,
+/// normal, and within 2^60 of each other in magnitude, as prices in a window
+/// are. `i128 as f64` rounds to nearest, ties to even, so the one rounding is
+/// correct, and scaling by a power of two is exact.
+fn aligned_sum(values: &[f64]) -> Option<f64> {
+    const SPREAD: i32 = 60;
+    if values.len() > 1 << 12 {
+        return None;
     }
-    // Shewchuk's algorithm: keep non-overlapping partial sums exactly.
-    let mut partials: Vec<f64> = Vec::with_capacity(8);
+    let exponent = |v: f64| ((v.to_bits() >> 52) & 0x7ff) as i32;
+    let mut low = i32::MAX;
+    let mut high = i32::MIN;
+    for &v in values {
+        if v == 0.0 {
+            continue;
+        }
+        let e = exponent(v);
+        if e == 0 || e == 0x7ff {
+            return None; // subnormal, infinite or NaN
+        }
+        low = low.min(e);
+        high = high.max(e);
+    }
+    if low == i32::MAX {
+        return Some(values.iter().sum());
+    }
+    if high - low > SPREAD {
+        return None;
+    }
+    let mut sum: i128 = 0;
+    for &v in values {
+        if v == 0.0 {
+            continue;
+        }
+        let bits = v.to_bits();
+        let mantissa = (bits & ((1 << 52) - 1)) | (1 << 52);
+        let shift = exponent(v) - low;
+        // 128-bit shifts are a library call in WebAssembly; most fit in 64 bits.
+        let aligned = if shift <= 10 { i128::from((mantissa << shift) as i64) } else { (mantissa as i128) << shift };
+        sum += if bits >> 63 == 1 { -aligned } else { aligned };
+    }
+    // The value of a unit of `sum` is 2^(low - 1075); keep the scale normal.
+    let scale = low - 1075;
+    let rounded = sum as f64;
+    if rounded == 0.0 {
+        return Some(0.0);
+    }
+    let result_exponent = exponent(rounded) - 1023 + scale;
+    if !(-1000..=1000).contains(&result_exponent) || !(-1022..=1023).contains(&scale) {
+        return None;
+    }
+    Some(rounded * f64::from_bits(((scale + 1023) as u64) << 52))
+}
+
+fn shewchuk_sum(values: &[f64]) -> f64 {
+    let mut partials = Partials::default();
     for &value in values {
-        let mut x = value;
+        if !value.is_finite() {
+            return values.iter().sum();
+        }
+        partials.add(value);
+    }
+    partials.round()
+}
+
+/// Shewchuk's exact running sum: non-overlapping partials, smallest first.
+/// A double's exponent range bounds how many there can be, so they live on
+/// the stack.
+struct Partials {
+    parts: [f64; 64],
+    len: usize,
+}
+
+impl Default for Partials {
+    fn default() -> Self {
+        Partials { parts: [0.0; 64], len: 0 }
+    }
+}
+
+impl Partials {
+    #[inline]
+    fn add(&mut self, mut x: f64) {
         let mut kept = 0;
-        for i in 0..partials.len() {
-            let mut y = partials[i];
+        for i in 0..self.len {
+            let mut y = self.parts[i];
             if x.abs() < y.abs() {
                 std::mem::swap(&mut x, &mut y);
             }
             let hi = x + y;
             let lo = y - (hi - x);
             if lo != 0.0 {
-                partials[kept] = lo;
+                self.parts[kept] = lo;
                 kept += 1;
             }
             x = hi;
         }
-        partials.truncate(kept);
-        partials.push(x);
+        self.parts[kept] = x;
+        self.len = kept + 1;
     }
-    // Add the partials from the largest down, rounding half to even across them.
-    let Some(mut hi) = partials.pop() else {
-        return 0.0;
-    };
-    let mut lo = 0.0;
-    while let Some(y) = partials.pop() {
-        let x = hi;
-        hi = x + y;
-        lo = y - (hi - x);
-        if lo != 0.0 {
-            break;
+
+    /// The exact sum rounded once, half to even across the partials.
+    fn round(&self) -> f64 {
+        let mut n = self.len;
+        if n == 0 {
+            return 0.0;
         }
-    }
-    if let Some(&next) = partials.last()
-        && ((lo < 0.0 && next < 0.0) || (lo > 0.0 && next > 0.0))
-    {
-        let y = lo * 2.0;
-        let x = hi + y;
-        if y == x - hi {
-            hi = x;
+        n -= 1;
+        let mut hi = self.parts[n];
+        let mut lo = 0.0;
+        while n > 0 {
+            let x = hi;
+            n -= 1;
+            let y = self.parts[n];
+            hi = x + y;
+            lo = y - (hi - x);
+            if lo != 0.0 {
+                break;
+            }
         }
+        if n > 0 && ((lo < 0.0 && self.parts[n - 1] < 0.0) || (lo > 0.0 && self.parts[n - 1] > 0.0)) {
+            let y = lo * 2.0;
+            let x = hi + y;
+            if y == x - hi {
+                hi = x;
+            }
+        }
+        hi
     }
-    hi
 }
 
 /// The simple moving average of `values` (exactly rounded sum over n);
@@ -102,6 +186,36 @@ mod tests {
         // Half-even rounding across partials (Python: fsum([1, 1e-16, 1e-16]) == 1.0000000000000002).
         assert_eq!(fsum(&[1.0, 1e-16, 1e-16]), 1.0000000000000002);
         assert!(fsum(&[1.0, f64::NAN]).is_nan());
+    }
+
+    #[test]
+    fn the_integer_path_agrees_with_shewchuk() {
+        // A small deterministic generator: no dependencies in the SDK.
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for round in 0..20_000 {
+            let n = 1 + (next() % 40) as usize;
+            let values: Vec<f64> = (0..n)
+                .map(|_| {
+                    let r = next();
+                    match round % 4 {
+                        // Prices with four decimals, as in market data.
+                        0 => (50_000 + (r % 2_000_000) as i64) as f64 / 10_000.0,
+                        // Mixed signs and magnitudes within the integer path's reach.
+                        1 => (r as i64 >> 11) as f64 * 2f64.powi((r % 40) as i32 - 20),
+                        // Wide magnitudes that take the exact fallback.
+                        2 => (r as i64 >> 11) as f64 * 2f64.powi((r % 600) as i32 - 300),
+                        _ => f64::from_bits(r & !(0x7ff << 52) | (((r >> 52) % 2046 + 1) << 52)),
+                    }
+                })
+                .collect();
+            assert_eq!(fsum(&values).to_bits(), shewchuk_sum(&values).to_bits(), "{values:?}");
+        }
     }
 
     #[test]

@@ -1,4 +1,9 @@
 use clap::Parser;
+
+// Records are built on agent threads and freed on the writer thread; glibc's
+// allocator takes a lock for every such free, mimalloc does not.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::process::ExitCode;
 use trading_host::cli::{Cli, Command, exit_code, run_command};
 
