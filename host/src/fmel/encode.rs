@@ -1,84 +1,168 @@
 //! The JSON form of a [`DecisionRecord`], as `docs/fmel-record.schema.json` describes it.
 
-use super::{Access, AccessKind, Action, ActionKind, DecisionRecord, Detail, Fault, OverLimits, SessionHeader, Stage};
+use super::{Access, AccessKind, Action, ActionKind, DecisionRecord, Detail, Stage};
 use crate::broker::{OpenOrder, OrderEvent, OrderStatus, OrderType};
 use crate::decimal::{Normal, Positions};
 use crate::market::{DataHash, FeedId};
 use crate::time::Timestamp;
-use serde::ser::{SerializeMap, SerializeSeq};
 use serde::{Serialize, Serializer};
 use std::fmt;
 
 /// Appends the record's JSON (one line, no newline) to `out`.
-pub fn encode(record: &DecisionRecord, out: &mut Vec<u8>) {
-    let json = RecordJson::new(record);
-    // Serializing plain data into a Vec cannot fail.
-    serde_json::to_writer(out, &json).expect("FMEL records serialize");
-}
-
-#[derive(Serialize)]
-struct RecordJson<'a> {
-    session_id: &'a str,
-    agent_id: &'a str,
-    decision_point: u64,
-    timestamp: Timestamp,
-    bar_time: Option<Timestamp>,
-    stage: Stage,
-    action: Summary<'a>,
-    actions: Vec<ActionJson<'a>>,
-    data_accessed: Vec<Group<'a>>,
-    portfolio_value: Normal,
-    portfolio_cash: Normal,
-    positions: Positions<'a>,
-    rationale: Option<&'a str>,
-    #[serde(skip_serializing_if = "OverLimits::is_zero")]
-    over_limits: OverLimits,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    session: Option<&'a SessionHeader>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    order: Option<OrderJson<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    open_orders: Option<Vec<OpenOrderJson<'a>>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    error: Option<&'a Fault>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    canceled_orders: Option<Vec<OpenOrderJson<'a>>>,
-}
-
-impl<'a> RecordJson<'a> {
-    fn new(r: &'a DecisionRecord) -> Self {
-        let mut json = RecordJson {
-            session_id: &r.session.session_id,
-            agent_id: &r.session.agent_id,
-            decision_point: r.decision_point,
-            timestamp: r.wall_time,
-            bar_time: r.bar_time,
-            stage: r.stage,
-            action: Summary(&r.actions),
-            actions: r.actions.iter().map(ActionJson::new).collect(),
-            data_accessed: groups(r),
-            portfolio_value: Normal(r.portfolio.value),
-            portfolio_cash: Normal(r.portfolio.cash),
-            positions: Positions(&r.portfolio.positions),
-            rationale: r.rationale.as_deref(),
-            over_limits: r.over_limits,
-            session: None,
-            order: None,
-            open_orders: None,
-            error: None,
-            canceled_orders: None,
-        };
-        match &r.detail {
-            Detail::None => {}
-            Detail::Header(header) => json.session = Some(header),
-            Detail::Order(event) => json.order = Some(OrderJson::new(event)),
-            Detail::Stop { open_orders } => json.open_orders = Some(open_orders.iter().map(OpenOrderJson::new).collect()),
-            Detail::Error { fault, canceled } => {
-                json.error = Some(fault);
-                json.canceled_orders = Some(canceled.iter().map(OpenOrderJson::new).collect());
-            }
+///
+/// The parts every record has are written by hand: the writer encodes a
+/// record for every decision of every agent, and serde's generic path was
+/// its largest cost. The rare parts (actions, orders, the header) go
+/// through serde.
+pub fn encode(r: &DecisionRecord, out: &mut Vec<u8>) {
+    let mut json = Json::object(out);
+    json.key("session_id").string(&r.session.session_id);
+    json.key("agent_id").string(&r.session.agent_id);
+    json.key("decision_point").number(r.decision_point);
+    json.key("timestamp").time(r.wall_time);
+    json.key("bar_time");
+    match r.bar_time {
+        Some(t) => json.time(t),
+        None => json.raw("null"),
+    };
+    json.key("stage").raw(match r.stage {
+        Stage::Init => "\"INIT\"",
+        Stage::Next => "\"NEXT\"",
+        Stage::Order => "\"ORDER\"",
+        Stage::Stop => "\"STOP\"",
+        Stage::Error => "\"ERROR\"",
+    });
+    json.key("action");
+    if r.actions.is_empty() {
+        json.raw("\"HOLD\"");
+    } else {
+        json.serde(&Summary(&r.actions));
+    }
+    json.key("actions");
+    if r.actions.is_empty() {
+        json.raw("[]");
+    } else {
+        json.serde(&r.actions.iter().map(ActionJson::new).collect::<Vec<_>>());
+    }
+    json.key("data_accessed");
+    data_accessed(r, &mut json);
+    json.key("portfolio_value").decimal(r.portfolio.value);
+    json.key("portfolio_cash").decimal(r.portfolio.cash);
+    json.key("positions").serde(&Positions(&r.portfolio.positions));
+    json.key("rationale");
+    match &r.rationale {
+        Some(text) => json.string(text),
+        None => json.raw("null"),
+    };
+    if !r.over_limits.is_zero() {
+        json.key("over_limits").serde(&r.over_limits);
+    }
+    match &r.detail {
+        Detail::None => {}
+        Detail::Header(header) => {
+            json.key("session").serde(header);
         }
-        json
+        Detail::Order(event) => {
+            json.key("order").serde(&OrderJson::new(event));
+        }
+        Detail::Stop { open_orders } => {
+            json.key("open_orders").serde(&open_orders.iter().map(OpenOrderJson::new).collect::<Vec<_>>());
+        }
+        Detail::Error { fault, canceled } => {
+            json.key("error").serde(fault);
+            json.key("canceled_orders").serde(&canceled.iter().map(OpenOrderJson::new).collect::<Vec<_>>());
+        }
+    }
+    json.close('}');
+}
+
+/// Writes JSON into a buffer, keeping track of commas.
+struct Json<'a> {
+    out: &'a mut Vec<u8>,
+    first: bool,
+}
+
+impl<'a> Json<'a> {
+    fn object(out: &'a mut Vec<u8>) -> Self {
+        out.push(b'{');
+        Json { out, first: true }
+    }
+
+    fn open(&mut self, bracket: u8) {
+        self.out.push(bracket);
+        self.first = true;
+    }
+
+    fn close(&mut self, bracket: char) {
+        self.out.push(bracket as u8);
+        self.first = false;
+    }
+
+    fn comma(&mut self) {
+        if !std::mem::replace(&mut self.first, false) {
+            self.out.push(b',');
+        }
+    }
+
+    fn key(&mut self, key: &str) -> &mut Self {
+        self.comma();
+        self.string(key);
+        self.out.push(b':');
+        self
+    }
+
+    fn raw(&mut self, text: &str) -> &mut Self {
+        self.out.extend_from_slice(text.as_bytes());
+        self
+    }
+
+    fn string(&mut self, text: &str) -> &mut Self {
+        let plain = text.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\' && b < 0x7f);
+        if plain {
+            self.out.push(b'"');
+            self.out.extend_from_slice(text.as_bytes());
+            self.out.push(b'"');
+        } else {
+            self.serde(text);
+        }
+        self
+    }
+
+    fn number(&mut self, n: impl itoa::Integer) -> &mut Self {
+        self.out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+        self
+    }
+
+    fn decimal(&mut self, d: rust_decimal::Decimal) -> &mut Self {
+        use std::io::Write as _;
+        self.out.push(b'"');
+        // Writing into a Vec cannot fail.
+        let _ = write!(self.out, "{}", Normal(d));
+        self.out.push(b'"');
+        self
+    }
+
+    fn time(&mut self, t: Timestamp) -> &mut Self {
+        self.out.push(b'"');
+        t.write_rfc3339(self.out);
+        self.out.push(b'"');
+        self
+    }
+
+    fn hash(&mut self, hash: &DataHash) -> &mut Self {
+        let mut hex = [0u8; 64];
+        // 32 bytes always fit 64 hex digits.
+        let _ = hex::encode_to_slice(hash.0, &mut hex);
+        self.out.push(b'"');
+        self.out.extend_from_slice(&hex);
+        self.out.push(b'"');
+        self
+    }
+
+    fn serde(&mut self, value: &(impl Serialize + ?Sized)) -> &mut Self {
+        // Serializing plain data into a Vec cannot fail.
+        serde_json::to_writer(&mut *self.out, value).expect("FMEL records serialize");
+        self
     }
 }
 
@@ -245,110 +329,96 @@ impl<'a> OpenOrderJson<'a> {
     }
 }
 
-/// The reads of one symbol, or of the portfolio.
-#[derive(Serialize)]
-struct Group<'a> {
-    symbol: &'a str,
-    data_hash: Option<DataHash>,
-    fields_accessed: Vec<&'a str>,
-    access_patterns: Patterns<'a>,
-    #[serde(skip)]
-    feed: Option<FeedId>,
-}
-
-struct Patterns<'a>(Vec<(u32, &'a str, Shape)>);
-
-#[derive(Clone, Copy)]
-enum Shape {
-    None,
-    Index(i32),
-    /// Consecutive single reads from the first offset to the last, one step at a time.
-    Indices(i32, i32),
-    /// A window, oldest offset first.
-    Range(i64, i64),
-}
-
-impl Serialize for Patterns<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut seq = s.serialize_seq(Some(self.0.len()))?;
-        for &(n, field, shape) in &self.0 {
-            seq.serialize_element(&Pattern { seq: n, field, shape })?;
-        }
-        seq.end()
-    }
-}
-
-struct Pattern<'a> {
-    seq: u32,
-    field: &'a str,
-    shape: Shape,
-}
-
-impl Serialize for Pattern<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut map = s.serialize_map(None)?;
-        map.serialize_entry("seq", &self.seq)?;
-        map.serialize_entry("field", self.field)?;
-        match self.shape {
-            Shape::None => {}
-            Shape::Index(i) => map.serialize_entry("index", &i)?,
-            Shape::Indices(a, b) => map.serialize_entry("indices", &[a, b])?,
-            Shape::Range(a, b) => map.serialize_entry("range", &[a, b])?,
-        }
-        map.end()
-    }
-}
-
 const PORTFOLIO: &str = "$portfolio";
 
-/// Groups reads by symbol in order of first read, folding runs of single reads.
-fn groups(r: &DecisionRecord) -> Vec<Group<'_>> {
-    let names = &*r.names;
-    let mut groups: Vec<Group> = Vec::new();
-    let mut i = 0;
-    while i < r.accesses.len() {
-        let Access { seq, kind } = r.accesses[i];
-        let (feed, field, shape): (Option<FeedId>, &str, Shape) = match kind {
-            AccessKind::Number { series, offset } | AccessKind::Text { series, offset } => {
-                let (n, step) = run(&r.accesses[i..]);
-                let (feed, field) = &names.series[series as usize];
-                let shape = match n {
-                    1 => Shape::Index(offset),
-                    _ => Shape::Indices(offset, (i64::from(offset) + step * (n as i64 - 1)) as i32),
-                };
-                i += n - 1;
-                (Some(*feed), field, shape)
-            }
-            AccessKind::Window { series, len } => {
-                let (feed, field) = &names.series[series as usize];
-                (Some(*feed), field, Shape::Range(1 - i64::from(len), 0))
-            }
-            AccessKind::Cash => (None, "cash", Shape::None),
-            AccessKind::Value => (None, "value", Shape::None),
-            AccessKind::Position { symbol } => (None, &names.position_fields[symbol as usize], Shape::None),
-        };
-        i += 1;
-        let group = match groups.iter_mut().position(|g| g.feed == feed) {
-            Some(at) => &mut groups[at],
-            None => {
-                let symbol = feed.map_or(PORTFOLIO, |f| &*names.feeds[f.index()]);
-                let data_hash = feed.and_then(|f| r.data_hashes.iter().find(|(id, _)| *id == f).and_then(|(_, h)| *h));
-                groups.push(Group {
-                    symbol,
-                    data_hash,
-                    fields_accessed: Vec::new(),
-                    access_patterns: Patterns(Vec::new()),
-                    feed,
-                });
-                groups.last_mut().expect("just pushed")
-            }
-        };
-        if !group.fields_accessed.contains(&field) {
-            group.fields_accessed.push(field);
+/// Where an access belongs: a feed's entry, or the portfolio's.
+fn owner(names: &super::AccessNames, kind: AccessKind) -> Option<FeedId> {
+    match kind {
+        AccessKind::Number { series, .. } | AccessKind::Text { series, .. } | AccessKind::Window { series, .. } => {
+            Some(names.series[series as usize].0)
         }
-        group.access_patterns.0.push((seq, field, shape));
+        AccessKind::Cash | AccessKind::Value | AccessKind::Position { .. } => None,
     }
-    groups
+}
+
+fn field(names: &super::AccessNames, kind: AccessKind) -> &str {
+    match kind {
+        AccessKind::Number { series, .. } | AccessKind::Text { series, .. } | AccessKind::Window { series, .. } => {
+            &names.series[series as usize].1
+        }
+        AccessKind::Cash => "cash",
+        AccessKind::Value => "value",
+        AccessKind::Position { symbol } => &names.position_fields[symbol as usize],
+    }
+}
+
+/// The reads grouped by symbol, in order of first read, each group with its
+/// distinct fields and its patterns, runs of single reads folded.
+fn data_accessed(r: &DecisionRecord, json: &mut Json) {
+    let names = &*r.names;
+    let mut owners: Vec<Option<FeedId>> = Vec::new();
+    for access in &r.accesses {
+        let owner = owner(names, access.kind);
+        if !owners.contains(&owner) {
+            owners.push(owner);
+        }
+    }
+    json.open(b'[');
+    for owner in owners {
+        json.comma();
+        json.open(b'{');
+        json.key("symbol").string(owner.map_or(PORTFOLIO, |f| &names.feeds[f.index()]));
+        json.key("data_hash");
+        match owner.and_then(|f| r.data_hashes.iter().find(|(id, _)| *id == f).and_then(|(_, h)| h.as_ref())) {
+            Some(hash) => json.hash(hash),
+            None => json.raw("null"),
+        };
+        let mine = || r.accesses.iter().filter(move |a| self::owner(names, a.kind) == owner);
+        json.key("fields_accessed").open(b'[');
+        let mut seen: Vec<&str> = Vec::new();
+        for access in mine() {
+            let name = field(names, access.kind);
+            if !seen.contains(&name) {
+                seen.push(name);
+                json.comma();
+                json.string(name);
+            }
+        }
+        json.close(']');
+        json.key("access_patterns").open(b'[');
+        let mine: Vec<Access> = mine().copied().collect();
+        let mut i = 0;
+        while i < mine.len() {
+            let Access { seq, kind } = mine[i];
+            json.comma();
+            json.open(b'{');
+            json.key("seq").number(seq);
+            json.key("field").string(field(names, kind));
+            match kind {
+                AccessKind::Number { offset, .. } | AccessKind::Text { offset, .. } => {
+                    let (n, step) = run(&mine[i..]);
+                    if n > 1 {
+                        let last = (i64::from(offset) + step * (n as i64 - 1)) as i32;
+                        json.key("indices").open(b'[');
+                        json.number(offset).raw(",").number(last).close(']');
+                    } else {
+                        json.key("index").number(offset);
+                    }
+                    i += n - 1;
+                }
+                AccessKind::Window { len, .. } => {
+                    json.key("range").open(b'[');
+                    json.number(1 - i64::from(len)).raw(",0").close(']');
+                }
+                AccessKind::Cash | AccessKind::Value | AccessKind::Position { .. } => {}
+            }
+            json.close('}');
+            i += 1;
+        }
+        json.close(']');
+        json.close('}');
+    }
+    json.close(']');
 }
 
 /// A run of single numeric reads of one series that folds into one
