@@ -31,7 +31,9 @@ struct Shared {
     market: Arc<RwLock<Market>>,
     /// Every thread meets here twice per decision point: to start it, after
     /// the market advanced, and to finish it, before the market advances again.
-    barrier: Barrier,
+    /// None for a single thread, which needs no meeting (and a barrier's
+    /// wake-up is a system call).
+    barrier: Option<Barrier>,
     done: AtomicBool,
     failed: AtomicBool,
 }
@@ -52,7 +54,7 @@ impl Agents {
         }
         let shared = Shared {
             market: self.market,
-            barrier: Barrier::new(threads),
+            barrier: (threads > 1).then(|| Barrier::new(threads)),
             done: AtomicBool::new(false),
             failed: AtomicBool::new(false),
         };
@@ -119,7 +121,7 @@ fn follow(mut shard: Vec<(usize, Session)>, shared: &Shared) -> Result<Vec<(usiz
 /// run is over. After a writer failure the thread keeps meeting the others
 /// at the barriers, so that nobody waits forever, but does no more work.
 fn decide(shard: &mut [(usize, Session)], shared: &Shared, outcome: &mut Result<(), WriterStopped>) -> bool {
-    shared.barrier.wait();
+    shared.meet();
     if shared.done.load(Ordering::Relaxed) {
         return false;
     }
@@ -132,8 +134,16 @@ fn decide(shard: &mut [(usize, Session)], shared: &Shared, outcome: &mut Result<
             }
         }
     }
-    shared.barrier.wait();
+    shared.meet();
     true
+}
+
+impl Shared {
+    fn meet(&self) {
+        if let Some(barrier) = &self.barrier {
+            barrier.wait();
+        }
+    }
 }
 
 fn finish(shard: Vec<(usize, Session)>, outcome: Result<(), WriterStopped>) -> Result<Vec<(usize, AgentReport)>, WriterStopped> {
