@@ -404,11 +404,13 @@ fn instances(count: u32) -> anyhow::Result<()> {
     let limits = AgentLimits::default();
     runtime.load(&agent, &limits)?; // warms the cache
     let component = runtime.load(&agent, &limits)?;
+    // As in a run, every agent reads one market.
+    let market = Arc::new(RwLock::new(Market::new(schemas(), 64)));
     let before = proc_status_kib("VmRSS:").context("VmRSS")?;
     let mut harnesses = Vec::with_capacity(count as usize);
     let mut times = Vec::with_capacity(count as usize);
     for _ in 0..count {
-        let market = Arc::new(RwLock::new(Market::new(schemas(), 64)));
+        let market = market.clone();
         let broker = SimulatedBroker::new(
             SimulatedBrokerConfig { cash: Decimal::from(100_000), commission_rate: Decimal::ZERO, allow_short: false },
             &schemas(),
