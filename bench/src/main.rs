@@ -441,7 +441,7 @@ fn fmel(records: u64) -> anyhow::Result<()> {
         series: vec![(FeedId(0), "close".into()), (FeedId(1), "close".into())],
         position_fields: vec![],
     });
-    let meta = Arc::new(SessionMeta { index: 0, agent_id: "bench".into(), session_id: uuid_like() });
+    let meta = Arc::new(SessionMeta::new(0, "bench".into(), uuid_like()));
     let record = |i: u64| DecisionRecord {
         session: meta.clone(),
         decision_point: i,

@@ -87,11 +87,7 @@ impl Session {
         broker: Box<dyn Broker>,
         sender: RecordSender,
     ) -> Result<Self, WriterStopped> {
-        let meta = Arc::new(SessionMeta {
-            index: setup.index,
-            agent_id: setup.agent_id.clone(),
-            session_id: uuid::Uuid::new_v4().to_string(),
-        });
+        let meta = Arc::new(SessionMeta::new(setup.index, setup.agent_id.clone(), uuid::Uuid::new_v4().to_string()));
         let host = HostState::new(&market.read(), broker, setup.limits.clone());
         let instance = component.instantiate(&setup.agent_id, setup.seed, setup.limits, host);
         let mut session = Session {

@@ -37,10 +37,14 @@ impl Agent for SmaCrossover {
 
     fn on_bar(&mut self, ctx: &Context) {
         for (i, feed) in ctx.feeds().iter().enumerate() {
-            if !feed.is_updated() || feed.len() < u64::from(self.slow) {
+            if !feed.is_updated() {
                 continue;
             }
+            // One host call; a short window means the slow SMA does not exist yet.
             let window = self.closes[i].window(self.slow);
+            if window.len() < self.slow as usize {
+                continue;
+            }
             let slow = fsum(&window) / f64::from(self.slow);
             let fast = fsum(&window[(self.slow - self.fast) as usize..]) / f64::from(self.fast);
             if !(fast.is_finite() && slow.is_finite()) {

@@ -2,7 +2,7 @@
 
 use super::{Access, AccessKind, Action, ActionKind, DecisionRecord, Detail, Stage};
 use crate::broker::{OpenOrder, OrderEvent, OrderStatus, OrderType};
-use crate::decimal::{Normal, Positions};
+use crate::decimal::Normal;
 use crate::market::{DataHash, FeedId};
 use crate::time::Timestamp;
 use serde::{Serialize, Serializer};
@@ -15,10 +15,9 @@ use std::fmt;
 /// its largest cost. The rare parts (actions, orders, the header) go
 /// through serde.
 pub fn encode(r: &DecisionRecord, out: &mut Vec<u8>) {
-    let mut json = Json::object(out);
-    json.key("session_id").string(&r.session.session_id);
-    json.key("agent_id").string(&r.session.agent_id);
-    json.key("decision_point").number(r.decision_point);
+    out.extend_from_slice(&r.session.json_prefix);
+    let mut json = Json { out, first: false };
+    json.number(r.decision_point);
     json.key("timestamp").time(r.wall_time);
     json.key("bar_time");
     match r.bar_time {
@@ -48,7 +47,11 @@ pub fn encode(r: &DecisionRecord, out: &mut Vec<u8>) {
     data_accessed(r, &mut json);
     json.key("portfolio_value").decimal(r.portfolio.value);
     json.key("portfolio_cash").decimal(r.portfolio.cash);
-    json.key("positions").serde(&Positions(&r.portfolio.positions));
+    json.key("positions").open(b'{');
+    for (symbol, qty) in &r.portfolio.positions {
+        json.key_string(symbol).decimal(*qty);
+    }
+    json.close('}');
     json.key("rationale");
     match &r.rationale {
         Some(text) => json.string(text),
@@ -83,11 +86,6 @@ struct Json<'a> {
 }
 
 impl<'a> Json<'a> {
-    fn object(out: &'a mut Vec<u8>) -> Self {
-        out.push(b'{');
-        Json { out, first: true }
-    }
-
     fn open(&mut self, bracket: u8) {
         self.out.push(bracket);
         self.first = true;
@@ -104,7 +102,17 @@ impl<'a> Json<'a> {
         }
     }
 
+    /// A key; keys are plain ASCII, so they need no escaping.
     fn key(&mut self, key: &str) -> &mut Self {
+        self.comma();
+        self.out.push(b'"');
+        self.out.extend_from_slice(key.as_bytes());
+        self.out.extend_from_slice(b"\":");
+        self
+    }
+
+    /// A key that may need escaping, such as a symbol.
+    fn key_string(&mut self, key: &str) -> &mut Self {
         self.comma();
         self.string(key);
         self.out.push(b':');
@@ -134,10 +142,8 @@ impl<'a> Json<'a> {
     }
 
     fn decimal(&mut self, d: rust_decimal::Decimal) -> &mut Self {
-        use std::io::Write as _;
         self.out.push(b'"');
-        // Writing into a Vec cannot fail.
-        let _ = write!(self.out, "{}", Normal(d));
+        crate::decimal::write_normal(d, self.out);
         self.out.push(b'"');
         self
     }

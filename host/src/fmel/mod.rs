@@ -39,6 +39,21 @@ pub struct SessionMeta {
     pub index: u32,
     pub agent_id: String,
     pub session_id: String,
+    /// `{"session_id":…,"agent_id":…,"decision_point":`, the same in every
+    /// record of the session, encoded once.
+    json_prefix: Box<[u8]>,
+}
+
+impl SessionMeta {
+    pub fn new(index: u32, agent_id: String, session_id: String) -> Self {
+        let mut prefix = b"{\"session_id\":".to_vec();
+        // Strings always serialize.
+        serde_json::to_writer(&mut prefix, &session_id).expect("a string serializes");
+        prefix.extend_from_slice(b",\"agent_id\":");
+        serde_json::to_writer(&mut prefix, &agent_id).expect("a string serializes");
+        prefix.extend_from_slice(b",\"decision_point\":");
+        SessionMeta { index, agent_id, session_id, json_prefix: prefix.into() }
+    }
 }
 
 /// One read made by the agent, in 16 bytes.
