@@ -36,21 +36,34 @@ fn aligned_sum(values: &[f64]) -> Option<f64> {
     if high - low > SPREAD {
         return None;
     }
-    let mut sum: i128 = 0;
-    for &v in values {
-        if v == 0.0 {
-            continue;
-        }
+    let aligned = |v: f64| {
         let bits = v.to_bits();
         let mantissa = (bits & ((1 << 52) - 1)) | (1 << 52);
-        let shift = exponent(v) - low;
-        // 128-bit shifts are a library call in WebAssembly; most fit in 64 bits.
-        let aligned = if shift <= 10 { i128::from((mantissa << shift) as i64) } else { (mantissa as i128) << shift };
-        sum += if bits >> 63 == 1 { -aligned } else { aligned };
-    }
-    // The value of a unit of `sum` is 2^(low - 1075); keep the scale normal.
+        (bits >> 63 == 1, mantissa, (exponent(v) - low) as u32)
+    };
+    // 53-bit mantissas shifted by the spread, times the count, fit in 62
+    // bits for a window of prices: then 64-bit integers do, and WebAssembly
+    // has no 128-bit arithmetic of its own.
+    let count_bits = usize::BITS - values.len().leading_zeros();
+    let rounded = if (high - low) as u32 + count_bits <= 9 {
+        let mut sum: i64 = 0;
+        for &v in values.iter().filter(|v| **v != 0.0) {
+            let (negative, mantissa, shift) = aligned(v);
+            let part = (mantissa << shift) as i64;
+            sum += if negative { -part } else { part };
+        }
+        sum as f64
+    } else {
+        let mut sum: i128 = 0;
+        for &v in values.iter().filter(|v| **v != 0.0) {
+            let (negative, mantissa, shift) = aligned(v);
+            let part = i128::from(mantissa) << shift;
+            sum += if negative { -part } else { part };
+        }
+        sum as f64
+    };
+    // The value of a unit of the sum is 2^(low - 1075); keep the scale normal.
     let scale = low - 1075;
-    let rounded = sum as f64;
     if rounded == 0.0 {
         return Some(0.0);
     }

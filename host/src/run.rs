@@ -56,7 +56,7 @@ impl RunReport {
 /// Decision points sent to the agents at once, when the feed has them ready.
 const CHUNK: usize = 64;
 /// Chunks the feed may read ahead of the agents.
-const READ_AHEAD: usize = 8;
+const READ_AHEAD: usize = 32;
 
 pub async fn run(config: &RunConfig, runtime: &Runtime, shutdown: impl Future<Output = ()>) -> Result<RunReport, RunError> {
     let started = Instant::now();
