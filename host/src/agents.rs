@@ -20,7 +20,7 @@ const SESSIONS_PER_THREAD: usize = 8;
 pub struct Agents {
     pub market: Arc<RwLock<Market>>,
     pub setups: Vec<SessionSetup>,
-    pub components: Vec<AgentComponent>,
+    pub components: Vec<Arc<AgentComponent>>,
     pub accounts: Vec<Box<dyn Broker>>,
     pub sender: RecordSender,
     pub progress: ProgressBar,

@@ -9,11 +9,13 @@ use crate::feed::FeedError;
 use crate::fmel::writer::{BatchPolicy, FmelWriter, WriterStopped};
 use crate::fmel::{FMEL_VERSION, SessionHeader, SinkError};
 use crate::market::{DecisionPoint, Market};
-use crate::runtime::{LoadError, Runtime, WIT_PACKAGE};
+use crate::runtime::{AgentComponent, LoadError, Runtime, WIT_PACKAGE};
 use crate::session::{AgentReport, SessionSetup};
 use indicatif::{ProgressBar, ProgressStyle};
 use parking_lot::RwLock;
+use std::collections::HashMap;
 use std::future::Future;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -63,11 +65,11 @@ pub async fn run(config: &RunConfig, runtime: &Runtime, shutdown: impl Future<Ou
     if config.agents.is_empty() {
         return Err(RunError::Config("no agent given; pass --agent PATH".into()));
     }
-    let components = config.agents.iter().map(|agent| runtime.load(&agent.path, &agent.limits)).collect::<Result<Vec<_>, _>>()?;
+    let components = load_components(config, runtime)?;
     let mut feed = config.feed.open()?;
     let schemas = feed.schemas().to_vec();
     let ids: Vec<&str> = config.agents.iter().map(|a| a.id.as_str()).collect();
-    let writer = FmelWriter::spawn(config.fmel.open(&ids)?, BatchPolicy::default());
+    let writer = FmelWriter::spawn(config.fmel.open(&ids)?, BatchPolicy::for_sessions(ids.len()));
 
     let setups: Vec<SessionSetup> = config
         .agents
@@ -159,6 +161,26 @@ pub async fn run(config: &RunConfig, runtime: &Runtime, shutdown: impl Future<Ou
         interrupted,
         starting_cash: config.broker.starting_cash(),
     })
+}
+
+/// Each distinct component once, shared by the agents that run it.
+fn load_components(config: &RunConfig, runtime: &Runtime) -> Result<Vec<Arc<AgentComponent>>, LoadError> {
+    let mut loaded: HashMap<&Path, Arc<AgentComponent>> = HashMap::new();
+    let mut components = Vec::with_capacity(config.agents.len());
+    for agent in &config.agents {
+        let component = match loaded.get(agent.path.as_path()) {
+            Some(component) => component.clone(),
+            None => {
+                let largest = config.agents.iter().filter(|a| a.path == agent.path).map(|a| a.limits.component_mib).max();
+                let component = Arc::new(runtime.compile(&agent.path, largest.unwrap_or(agent.limits.component_mib))?);
+                loaded.insert(&agent.path, component.clone());
+                component
+            }
+        };
+        runtime.admit(&component, &agent.limits)?;
+        components.push(component);
+    }
+    Ok(components)
 }
 
 /// The writer stopped: its own error says why.

@@ -24,6 +24,17 @@ impl Default for BatchPolicy {
     }
 }
 
+impl BatchPolicy {
+    /// The default for `sessions` sessions writing to one sink: a thousand
+    /// records each, up to 50,000 at once. With one file per session a
+    /// batch costs a write per file, so the batch grows with the sessions;
+    /// `max_delay` still bounds what a crash can lose.
+    pub fn for_sessions(sessions: usize) -> Self {
+        let default = Self::default();
+        Self { max_records: (default.max_records * sessions.max(1)).min(50_000), ..default }
+    }
+}
+
 /// How long the writer naps when the channel is empty.
 const IDLE_POLL: Duration = Duration::from_millis(1);
 
@@ -31,7 +42,7 @@ impl BatchPolicy {
     /// Records that may wait in the channel: several batches, so that
     /// sessions rarely block on a napping writer.
     fn channel_capacity(&self) -> usize {
-        16 * self.max_records.max(64)
+        (16 * self.max_records).clamp(1024, 65_536)
     }
 }
 

@@ -121,20 +121,34 @@ impl Runtime {
         Ok(Self { ticker, cache, engine, linker, config: settings.clone() })
     }
 
-    /// Reads, compiles and checks a component against the `agent` world.
+    /// Reads, compiles and checks a component against the `agent` world,
+    /// and checks it against an agent's limits.
     pub fn load(&self, path: &Path, limits: &AgentLimits) -> Result<AgentComponent, LoadError> {
-        let shown = path.display().to_string();
+        let component = self.compile(path, limits.component_mib)?;
+        self.admit(&component, limits)?;
+        Ok(component)
+    }
+
+    /// Whether an agent with these limits may run this component.
+    pub fn admit(&self, component: &AgentComponent, limits: &AgentLimits) -> Result<(), LoadError> {
+        let path = component.path.display().to_string();
         if self.config.pooling && limits.memory_mib > self.config.memory_slot_mib {
-            return Err(LoadError::MemoryOverSlot {
-                path: shown,
-                memory_mib: limits.memory_mib,
-                slot_mib: self.config.memory_slot_mib,
-            });
+            return Err(LoadError::MemoryOverSlot { path, memory_mib: limits.memory_mib, slot_mib: self.config.memory_slot_mib });
         }
+        if component.size > limits.component_mib.saturating_mul(1 << 20) {
+            let size_mib = component.size as f64 / f64::from(1 << 20);
+            return Err(LoadError::TooLarge { path, size_mib, limit_mib: limits.component_mib });
+        }
+        Ok(())
+    }
+
+    /// Reads, compiles and checks a component against the `agent` world. A
+    /// file over `max_mib` is refused before it is read.
+    pub fn compile(&self, path: &Path, max_mib: u64) -> Result<AgentComponent, LoadError> {
+        let shown = path.display().to_string();
         let size = std::fs::metadata(path).map_err(|error| LoadError::Io { path: shown.clone(), error })?.len();
-        if size > limits.component_mib.saturating_mul(1 << 20) {
-            let size_mib = size as f64 / f64::from(1 << 20);
-            return Err(LoadError::TooLarge { path: shown, size_mib, limit_mib: limits.component_mib });
+        if size > max_mib.saturating_mul(1 << 20) {
+            return Err(LoadError::TooLarge { path: shown, size_mib: size as f64 / f64::from(1 << 20), limit_mib: max_mib });
         }
         let bytes = std::fs::read(path).map_err(|error| LoadError::Io { path: shown.clone(), error })?;
         if !bytes.starts_with(b"\0asm") {
@@ -166,6 +180,7 @@ impl Runtime {
         Ok(AgentComponent {
             path: path.to_owned(),
             sha256: DataHash(sha256),
+            size,
             pre,
             engine: self.config.clone(),
             ticks: self.ticker.ticks.clone(),
@@ -213,6 +228,8 @@ impl Drop for EpochTicker {
 pub struct AgentComponent {
     pub path: PathBuf,
     pub sha256: DataHash,
+    /// Bytes of the `.wasm` file.
+    pub size: u64,
     pre: bindings::AgentPre<AgentState>,
     engine: EngineConfig,
     ticks: Ticks,
