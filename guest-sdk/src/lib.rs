@@ -123,22 +123,27 @@ pub trait Agent: Sized + 'static {
 macro_rules! export_agent {
     ($agent:ty) => {
         const _: () = {
+            ::std::thread_local! {
+                // The agent lives here between calls; the component has one thread.
+                static AGENT: $crate::__private::Slot<$agent> = const { $crate::__private::Slot::new() };
+            }
+
             struct __TradingAgentExport;
 
             impl $crate::__private::Guest for __TradingAgentExport {
                 fn init(
                     params: ::std::vec::Vec<(::std::string::String, ::std::string::String)>,
                 ) -> ::core::result::Result<(), ::std::string::String> {
-                    $crate::__private::init::<$agent>(params)
+                    $crate::__private::init(&AGENT, params)
                 }
                 fn on_bar() {
-                    $crate::__private::on_bar::<$agent>()
+                    $crate::__private::on_bar(&AGENT)
                 }
                 fn on_order(update: $crate::__private::RawOrderUpdate) {
-                    $crate::__private::on_order::<$agent>(update)
+                    $crate::__private::on_order(&AGENT, update)
                 }
                 fn on_stop() {
-                    $crate::__private::on_stop::<$agent>()
+                    $crate::__private::on_stop(&AGENT)
                 }
             }
 
@@ -150,51 +155,51 @@ macro_rules! export_agent {
 #[doc(hidden)]
 pub mod __private {
     use super::{Agent, Context, OrderUpdate, Params};
-    use std::any::Any;
     use std::cell::RefCell;
+    use std::thread::LocalKey;
 
     pub use crate::bindings;
     pub use crate::bindings::Guest;
     pub use wit_bindgen;
     pub type RawOrderUpdate = crate::bindings::OrderUpdate;
 
-    struct Running<A> {
-        ctx: Context,
-        agent: A,
+    /// Where `export_agent!` keeps the agent and its context, typed, so that
+    /// a call reaches the agent without dynamic dispatch.
+    pub struct Slot<A>(RefCell<Option<(Context, A)>>);
+
+    impl<A> Slot<A> {
+        pub const fn new() -> Self {
+            Slot(RefCell::new(None))
+        }
     }
 
-    thread_local! {
-        static AGENT: RefCell<Option<Box<dyn Any>>> = const { RefCell::new(None) };
-    }
+    type Key<A> = LocalKey<Slot<A>>;
 
-    fn with<A: Agent>(call: impl FnOnce(&mut A, &Context)) {
-        AGENT.with(|slot| {
-            let mut slot = slot.borrow_mut();
-            let running = slot
-                .as_mut()
-                .and_then(|state| state.downcast_mut::<Running<A>>())
-                .expect("the host calls init before anything else");
-            call(&mut running.agent, &running.ctx);
+    fn with<A: Agent>(key: &'static Key<A>, call: impl FnOnce(&mut A, &Context)) {
+        key.with(|slot| {
+            let mut slot = slot.0.borrow_mut();
+            let (ctx, agent) = slot.as_mut().expect("the host calls init before anything else");
+            call(agent, ctx);
         });
     }
 
-    pub fn init<A: Agent>(params: Vec<(String, String)>) -> Result<(), String> {
+    pub fn init<A: Agent>(key: &'static Key<A>, params: Vec<(String, String)>) -> Result<(), String> {
         let ctx = Context::load();
         let agent = A::init(&ctx, &Params::new(params))?;
-        AGENT.with(|slot| *slot.borrow_mut() = Some(Box::new(Running { ctx, agent })));
+        key.with(|slot| *slot.0.borrow_mut() = Some((ctx, agent)));
         Ok(())
     }
 
-    pub fn on_bar<A: Agent>() {
-        with::<A>(|agent, ctx| agent.on_bar(ctx));
+    pub fn on_bar<A: Agent>(key: &'static Key<A>) {
+        with(key, |agent, ctx| agent.on_bar(ctx));
     }
 
-    pub fn on_order<A: Agent>(update: RawOrderUpdate) {
+    pub fn on_order<A: Agent>(key: &'static Key<A>, update: RawOrderUpdate) {
         let update = OrderUpdate::from(update);
-        with::<A>(|agent, ctx| agent.on_order(ctx, &update));
+        with(key, |agent, ctx| agent.on_order(ctx, &update));
     }
 
-    pub fn on_stop<A: Agent>() {
-        with::<A>(|agent, ctx| agent.on_stop(ctx));
+    pub fn on_stop<A: Agent>(key: &'static Key<A>) {
+        with(key, |agent, ctx| agent.on_stop(ctx));
     }
 }
