@@ -107,11 +107,7 @@ mod tests {
 
     #[test]
     fn the_fast_writer_writes_what_normal_displays() {
-        let mut x: u64 = 88172645463325252;
-        for _ in 0..100_000 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
+        for x in crate::testing::XorShift(88172645463325252).take(100_000) {
             let mantissa = (x as i64 >> (x % 50)) as i128 * if x & 1 == 0 { 1 } else { 1_000_000_007 };
             let d = Decimal::from_i128_with_scale(mantissa, ((x >> 8) % 20) as u32);
             let mut out = Vec::new();

@@ -14,4 +14,6 @@ pub mod run;
 pub mod runtime;
 pub mod session;
 pub mod summary;
+#[cfg(test)]
+mod testing;
 pub mod time;

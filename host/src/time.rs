@@ -144,11 +144,7 @@ mod tests {
 
     #[test]
     fn the_fast_writer_writes_what_display_does() {
-        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
-        for _ in 0..100_000 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
+        for x in crate::testing::XorShift(0x2545_f491_4f6c_dd1d).take(100_000) {
             // Up to the year 2262, whole seconds half of the time.
             let mut nanos = (x % 9_200_000_000_000_000_000) as i64;
             if x & 1 == 0 {
