@@ -173,6 +173,12 @@ pub mod __private {
         }
     }
 
+    impl<A> Default for Slot<A> {
+        fn default() -> Self {
+            Self::new()
+        }
+    }
+
     type Key<A> = LocalKey<Slot<A>>;
 
     fn with<A: Agent>(key: &'static Key<A>, call: impl FnOnce(&mut A, &Context)) {
