@@ -164,7 +164,9 @@ fn points(bars: u64) -> Vec<DecisionPoint> {
                     Bar {
                         feed: FeedId(s),
                         time,
-                        numbers: vec![value(open), value(open.max(close)), value(open.min(close)), value(close), 100.0],
+                        numbers: [value(open), value(open.max(close)), value(open.min(close)), value(close), 100.0]
+                            .into_iter()
+                            .collect(),
                         texts: Vec::new(),
                         prices: Ohlc {
                             open: price(open),
@@ -443,7 +445,7 @@ fn fmel(records: u64) -> anyhow::Result<()> {
     });
     let meta = Arc::new(SessionMeta::new(0, "bench".into(), uuid_like()));
     let record = |i: u64| DecisionRecord {
-        session: meta.clone(),
+        session: 0,
         decision_point: i,
         wall_time: Timestamp::now(),
         bar_time: Some(Timestamp(1_704_067_200_000_000_000 + i as i64 * 60_000_000_000)),
@@ -454,7 +456,6 @@ fn fmel(records: u64) -> anyhow::Result<()> {
             Access { seq: 1, kind: AccessKind::Window { series: 1, len: 30 } },
         ],
         data_hashes: vec![(FeedId(0), Some(DataHash([7; 32]))), (FeedId(1), Some(DataHash([9; 32])))],
-        names: names.clone(),
         portfolio: PortfolioState {
             value: Decimal::new(99_468_945_096, 5),
             cash: Decimal::new(97_937_073_096, 5),
@@ -467,6 +468,8 @@ fn fmel(records: u64) -> anyhow::Result<()> {
     let start = Instant::now();
     let writer = FmelWriter::spawn(Box::new(JsonlSink::create(dir.path(), &["bench"], true)?), BatchPolicy::default());
     let sender = writer.sender();
+    sender.open(meta)?;
+    sender.names(0, names)?;
     for i in 0..records {
         sender.send(record(i))?;
     }

@@ -89,12 +89,17 @@ pub struct Bar {
     pub feed: FeedId,
     pub time: Timestamp,
     /// By field index of the feed's schema; NaN where the bar lacks the field.
-    pub numbers: Vec<f64>,
+    /// Inline for OHLCV and a few more: a bar crosses threads, and an
+    /// allocation freed on another thread costs more than a copy.
+    pub numbers: Numbers,
     /// By text field index.
     pub texts: Vec<Option<Arc<str>>>,
     pub prices: Ohlc,
     pub hash: DataHash,
 }
+
+/// A bar's numeric fields.
+pub type Numbers = smallvec::SmallVec<[f64; 8]>;
 
 /// The bars of one distinct timestamp, at most one per feed, sorted by feed.
 #[derive(Clone, Debug, Default)]
@@ -267,7 +272,7 @@ mod tests {
         Bar {
             feed: FeedId(feed),
             time: Timestamp(t),
-            numbers: vec![close, close, close, close, 1.0],
+            numbers: smallvec::smallvec![close, close, close, close, 1.0],
             texts: vec![],
             prices: Ohlc::default(),
             hash: DataHash::default(),

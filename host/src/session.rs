@@ -8,7 +8,9 @@
 
 use crate::broker::{Broker, OpenOrder, OrderEvent, OrderStatus, Side};
 use crate::fmel::writer::{RecordSender, WriterStopped};
-use crate::fmel::{ActionKind, DecisionRecord, Detail, Fault, OverLimits, PortfolioState, SessionHeader, SessionMeta, Stage};
+use crate::fmel::{
+    AccessNames, ActionKind, DecisionRecord, Detail, Fault, OverLimits, PortfolioState, SessionHeader, SessionMeta, Stage,
+};
 use crate::limits::AgentLimits;
 use crate::market::Market;
 use crate::runtime::{AgentComponent, AgentInstance, HostState};
@@ -60,6 +62,9 @@ pub struct AgentReport {
 
 pub struct Session {
     meta: Arc<SessionMeta>,
+    /// The names last sent to the writer; compared by address, which costs
+    /// no atomic operation.
+    sent_names: Arc<AccessNames>,
     instance: Option<AgentInstance>,
     market: Arc<RwLock<Market>>,
     sender: RecordSender,
@@ -103,12 +108,14 @@ impl Session {
                 fault: None,
             },
             meta,
+            sent_names: Arc::default(),
             instance: None,
             market,
             sender,
             events: Vec::new(),
             running: false,
         };
+        session.sender.open(session.meta.clone())?;
         let header = Detail::Header(Box::new(setup.header));
         match instance {
             Ok(instance) => session.instance = Some(instance),
@@ -276,7 +283,7 @@ impl Session {
     /// Writes one record with what the agent did since the last one.
     fn write(&mut self, stage: Stage, detail: Detail) -> Result<(), WriterStopped> {
         let mut record = DecisionRecord {
-            session: self.meta.clone(),
+            session: self.meta.index,
             decision_point: 0,
             wall_time: Timestamp::now(),
             bar_time: None,
@@ -284,7 +291,6 @@ impl Session {
             actions: Vec::new(),
             accesses: Vec::new(),
             data_hashes: Vec::new(),
-            names: Default::default(),
             portfolio: PortfolioState::default(),
             rationale: None,
             over_limits: OverLimits::default(),
@@ -296,7 +302,10 @@ impl Session {
                 let host = instance.host();
                 (record.decision_point, record.bar_time) = position(host.market());
                 record.data_hashes = host.data_hashes();
-                record.names = host.names().clone();
+                if !Arc::ptr_eq(host.names(), &self.sent_names) {
+                    self.sent_names = host.names().clone();
+                    self.sender.names(self.meta.index, self.sent_names.clone())?;
+                }
                 (record.accesses, record.actions, record.rationale) = host.log.take();
                 record.portfolio = portfolio(host.broker.as_ref());
             }

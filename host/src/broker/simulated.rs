@@ -300,7 +300,7 @@ mod tests {
             bars: vec![Bar {
                 feed: FeedId(0),
                 time: Timestamp(t),
-                numbers: vec![],
+                numbers: Default::default(),
                 texts: vec![],
                 prices,
                 hash: DataHash::default(),

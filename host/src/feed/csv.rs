@@ -3,7 +3,7 @@
 //! parses as a number (or is empty), and text otherwise.
 
 use crate::decimal;
-use crate::market::{Bar, DataHash, FeedId, FeedSchema, OHLCV, Ohlc};
+use crate::market::{Bar, DataHash, FeedId, FeedSchema, Numbers, OHLCV, Ohlc};
 use crate::time::Timestamp;
 use csv_core::ReadRecordResult;
 use std::sync::Arc;
@@ -58,7 +58,7 @@ impl CsvLayout {
             return Err(format!("expected {} columns, found {}", self.header.len(), cells.len()));
         }
         let time = Timestamp::parse(cells.get(self.timestamp)).map_err(|e| e.to_string())?;
-        let mut numbers = vec![f64::NAN; self.numbers.len()];
+        let mut numbers: Numbers = smallvec::smallvec![f64::NAN; self.numbers.len()];
         let mut prices = [rust_decimal::Decimal::ZERO; 4];
         for &(column, field) in &self.numbers {
             let cell = cells.get(column).trim();
@@ -165,7 +165,7 @@ mod tests {
         assert_eq!(schema.text_fields.iter().map(|f| &**f).collect::<Vec<_>>(), ["headline"]);
         let mut splitter = LineSplitter::default();
         let bar = layout.parse(&splitter.split(&row.join(",")), FeedId(0), DataHash::default()).unwrap();
-        assert_eq!(bar.numbers, [1.0, 3.0, 0.5, 2.0, 10.0, 55.5]);
+        assert_eq!(bar.numbers.as_slice(), [1.0, 3.0, 0.5, 2.0, 10.0, 55.5]);
         assert_eq!(bar.prices.close.to_string(), "2");
         assert_eq!(bar.texts[0].as_deref(), Some("Big news"));
     }

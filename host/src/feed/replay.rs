@@ -8,7 +8,7 @@
 use super::csv::{CsvLayout, LineSplitter};
 use super::message::Message;
 use super::{FeedError, MarketFeed, SourceInfo};
-use crate::market::{Bar, DataHash, DecisionPoint, FeedId, FeedSchema};
+use crate::market::{Bar, DataHash, DecisionPoint, FeedId, FeedSchema, Numbers};
 use crate::time::Timestamp;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -262,7 +262,7 @@ fn parse_row(rows: &mut Rows, line: &str, schemas: &[FeedSchema]) -> Result<Bar,
             let symbol = message.symbol.as_deref().unwrap_or(stem);
             let feed = feeds.get(symbol).ok_or_else(|| format!("symbol {symbol} was not in the file when it was opened"))?;
             let schema = &schemas[feed.id.index()];
-            let mut numbers = vec![f64::NAN; schema.fields.len()];
+            let mut numbers: Numbers = smallvec::smallvec![f64::NAN; schema.fields.len()];
             for (name, value) in &message.numbers {
                 numbers[feed.fields[name]] = *value;
             }
@@ -348,7 +348,10 @@ impl MarketFeed for ReplayFeed {
                 self.refill(i)?;
             }
         }
-        bars.sort_unstable_by_key(|b| b.feed);
+        // Files in feed order are the common case: no moves then.
+        if !bars.is_sorted_by_key(|b| b.feed) {
+            bars.sort_unstable_by_key(|b| b.feed);
+        }
         Ok(Some(DecisionPoint { time, bars }))
     }
 

@@ -1,6 +1,6 @@
 //! The JSON form of a [`DecisionRecord`], as `docs/fmel-record.schema.json` describes it.
 
-use super::{Access, AccessKind, Action, ActionKind, DecisionRecord, Detail, Stage};
+use super::{Access, AccessKind, AccessNames, Action, ActionKind, DecisionRecord, Detail, SessionMeta, Stage};
 use crate::broker::{OpenOrder, OrderEvent, OrderStatus, OrderType};
 use crate::decimal::Normal;
 use crate::market::{DataHash, FeedId};
@@ -14,8 +14,8 @@ use std::fmt;
 /// record for every decision of every agent, and serde's generic path was
 /// its largest cost. The rare parts (actions, orders, the header) go
 /// through serde.
-pub fn encode(r: &DecisionRecord, out: &mut Vec<u8>) {
-    out.extend_from_slice(&r.session.json_prefix);
+pub fn encode(session: &SessionMeta, names: &AccessNames, r: &DecisionRecord, out: &mut Vec<u8>) {
+    out.extend_from_slice(&session.json_prefix);
     let mut json = Json { out, first: false };
     json.number(r.decision_point);
     json.key("timestamp").time(r.wall_time);
@@ -44,7 +44,7 @@ pub fn encode(r: &DecisionRecord, out: &mut Vec<u8>) {
         json.serde(&r.actions.iter().map(ActionJson::new).collect::<Vec<_>>());
     }
     json.key("data_accessed");
-    data_accessed(r, &mut json);
+    data_accessed(names, r, &mut json);
     json.key("portfolio_value").decimal(r.portfolio.value);
     json.key("portfolio_cash").decimal(r.portfolio.cash);
     json.key("positions").open(b'{');
@@ -338,7 +338,7 @@ impl<'a> OpenOrderJson<'a> {
 const PORTFOLIO: &str = "$portfolio";
 
 /// Where an access belongs: a feed's entry, or the portfolio's.
-fn owner(names: &super::AccessNames, kind: AccessKind) -> Option<FeedId> {
+fn owner(names: &AccessNames, kind: AccessKind) -> Option<FeedId> {
     match kind {
         AccessKind::Number { series, .. } | AccessKind::Text { series, .. } | AccessKind::Window { series, .. } => {
             Some(names.series[series as usize].0)
@@ -347,7 +347,7 @@ fn owner(names: &super::AccessNames, kind: AccessKind) -> Option<FeedId> {
     }
 }
 
-fn field(names: &super::AccessNames, kind: AccessKind) -> &str {
+fn field(names: &AccessNames, kind: AccessKind) -> &str {
     match kind {
         AccessKind::Number { series, .. } | AccessKind::Text { series, .. } | AccessKind::Window { series, .. } => {
             &names.series[series as usize].1
@@ -360,8 +360,7 @@ fn field(names: &super::AccessNames, kind: AccessKind) -> &str {
 
 /// The reads grouped by symbol, in order of first read, each group with its
 /// distinct fields and its patterns, runs of single reads folded.
-fn data_accessed(r: &DecisionRecord, json: &mut Json) {
-    let names = &*r.names;
+fn data_accessed(names: &AccessNames, r: &DecisionRecord, json: &mut Json) {
     let mut owners: Vec<Option<FeedId>> = Vec::new();
     for access in &r.accesses {
         let owner = owner(names, access.kind);

@@ -41,7 +41,7 @@ pub struct SessionMeta {
     pub session_id: String,
     /// `{"session_id":…,"agent_id":…,"decision_point":`, the same in every
     /// record of the session, encoded once.
-    json_prefix: Box<[u8]>,
+    pub(crate) json_prefix: Box<[u8]>,
 }
 
 impl SessionMeta {
@@ -182,9 +182,14 @@ pub enum Detail {
     },
 }
 
+/// A record's own content. Who wrote it and what its ids name travel
+/// separately, once per session and once per change (see
+/// [`writer::RecordSender`]): a shared reference per record would have two
+/// threads contend for its count.
 #[derive(Clone, Debug)]
 pub struct DecisionRecord {
-    pub session: Arc<SessionMeta>,
+    /// `SessionMeta::index` of the session.
+    pub session: u32,
     pub decision_point: u64,
     pub wall_time: Timestamp,
     pub bar_time: Option<Timestamp>,
@@ -193,7 +198,6 @@ pub struct DecisionRecord {
     pub accesses: Vec<Access>,
     /// The current bar's hash of every feed the agent read.
     pub data_hashes: Vec<(FeedId, Option<DataHash>)>,
-    pub names: Arc<AccessNames>,
     pub portfolio: PortfolioState,
     pub rationale: Option<String>,
     /// What the sandbox's bounds refused during this record's call.

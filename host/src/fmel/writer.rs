@@ -7,8 +7,9 @@
 //! asleep in the channel must be woken by every send, a system call per
 //! record, while a polling one is never waited on.
 
-use super::{Batch, DecisionRecord, DecisionSink, SinkError, encode};
+use super::{AccessNames, Batch, DecisionRecord, DecisionSink, SessionMeta, SinkError, encode};
 use crossbeam_channel::{Receiver, Sender, TryRecvError};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -51,14 +52,38 @@ impl BatchPolicy {
 #[error("the FMEL writer has stopped")]
 pub struct WriterStopped;
 
-/// A session's handle for sending records.
+/// What travels to the writer, in order per session.
+enum Message {
+    /// A new session, before any of its records.
+    Open(Arc<SessionMeta>),
+    /// The names behind a session's ids, whenever they change.
+    Names(u32, Arc<AccessNames>),
+    Record(DecisionRecord),
+}
+
+/// The handle for sending records: open the session, send its names when
+/// they change, then its records.
 #[derive(Clone)]
-pub struct RecordSender(Sender<DecisionRecord>);
+pub struct RecordSender(Sender<Message>);
 
 impl RecordSender {
-    pub fn send(&self, record: DecisionRecord) -> Result<(), WriterStopped> {
-        self.0.send(record).map_err(|_| WriterStopped)
+    pub fn open(&self, session: Arc<SessionMeta>) -> Result<(), WriterStopped> {
+        self.0.send(Message::Open(session)).map_err(|_| WriterStopped)
     }
+
+    pub fn names(&self, session: u32, names: Arc<AccessNames>) -> Result<(), WriterStopped> {
+        self.0.send(Message::Names(session, names)).map_err(|_| WriterStopped)
+    }
+
+    pub fn send(&self, record: DecisionRecord) -> Result<(), WriterStopped> {
+        self.0.send(Message::Record(record)).map_err(|_| WriterStopped)
+    }
+}
+
+/// The writer's view of a session.
+struct Session {
+    meta: Arc<SessionMeta>,
+    names: Arc<AccessNames>,
 }
 
 pub struct FmelWriter {
@@ -68,7 +93,7 @@ pub struct FmelWriter {
 
 impl FmelWriter {
     pub fn spawn(sink: Box<dyn DecisionSink>, policy: BatchPolicy) -> Self {
-        let (tx, rx) = crossbeam_channel::bounded(policy.channel_capacity());
+        let (tx, rx) = crossbeam_channel::bounded::<Message>(policy.channel_capacity());
         let thread = std::thread::Builder::new()
             .name("fmel-writer".into())
             .spawn(move || write_loop(rx, sink, policy))
@@ -88,15 +113,34 @@ impl FmelWriter {
     }
 }
 
-fn write_loop(rx: Receiver<DecisionRecord>, mut sink: Box<dyn DecisionSink>, policy: BatchPolicy) -> Result<u64, SinkError> {
+fn write_loop(rx: Receiver<Message>, mut sink: Box<dyn DecisionSink>, policy: BatchPolicy) -> Result<u64, SinkError> {
+    let mut sessions: Vec<Option<Session>> = Vec::new();
     let mut batch = Batch::default();
     let mut started: Option<Instant> = None;
     let mut written = 0u64;
     loop {
         let received = rx.try_recv();
-        if let Ok(record) = &received {
-            batch.push(record.session.index, |out| encode(record, out));
-            started.get_or_insert_with(Instant::now);
+        match &received {
+            Ok(Message::Open(meta)) => {
+                let index = meta.index as usize;
+                if sessions.len() <= index {
+                    sessions.resize_with(index + 1, || None);
+                }
+                sessions[index] = Some(Session { meta: meta.clone(), names: Arc::default() });
+            }
+            Ok(Message::Names(index, names)) => {
+                if let Some(Some(session)) = sessions.get_mut(*index as usize) {
+                    session.names = names.clone();
+                }
+            }
+            Ok(Message::Record(record)) => {
+                let Some(Some(session)) = sessions.get(record.session as usize) else {
+                    return Err(SinkError::Refused(format!("a record of session {} before the session opened", record.session)));
+                };
+                batch.push(record.session, |out| encode(&session.meta, &session.names, record, out));
+                started.get_or_insert_with(Instant::now);
+            }
+            Err(_) => {}
         }
         let disconnected = matches!(received, Err(TryRecvError::Disconnected));
         let full = batch.len() >= policy.max_records;
