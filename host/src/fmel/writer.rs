@@ -53,6 +53,8 @@ impl BatchPolicy {
 pub struct WriterStopped;
 
 /// What travels to the writer, in order per session.
+// Records are nearly every message; boxing them would allocate per record.
+#[allow(clippy::large_enum_variant)]
 enum Message {
     /// A new session, before any of its records.
     Open(Arc<SessionMeta>),
