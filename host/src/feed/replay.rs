@@ -3,15 +3,16 @@
 //! Opening a feed scans every file once: it hashes the file for the session
 //! header, reads the CSV header, and learns the symbols and fields of JSONL
 //! files, so that agents see the full list of feeds before the first bar.
-//! The replay itself then streams, holding one pending row per file.
+//! The replay itself then streams, reading a few rows ahead per file so
+//! that their hashes are computed together: SHA-256 of one short line is
+//! serial work, and a batch fills the SIMD lanes (or SHA units) of the CPU.
 
 use super::csv::{CsvLayout, LineSplitter};
 use super::message::Message;
 use super::{FeedError, MarketFeed, SourceInfo};
 use crate::market::{Bar, DataHash, DecisionPoint, FeedId, FeedSchema, Numbers};
 use crate::time::Timestamp;
-use sha2::{Digest, Sha256};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -24,6 +25,8 @@ pub struct ReplayFeed {
     rows: u64,
     skip_bad_rows: bool,
     skipped: u64,
+    /// Scratch space for the lines read ahead.
+    raw: String,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -51,10 +54,18 @@ struct JsonlFeed {
     text_fields: HashMap<String, usize>,
 }
 
+/// Rows read ahead per file and hashed in one batch.
+const HASH_BATCH: usize = 32;
+
 struct Source {
     path: String,
     lines: Lines,
     rows: Rows,
+    /// Rows read ahead, parsed, by line number; a row that does not parse
+    /// keeps its error until its turn comes.
+    ahead: VecDeque<(u64, Result<Bar, String>)>,
+    /// A read error met while reading ahead, reported after the rows before it.
+    read_error: Option<FeedError>,
     pending: Option<Bar>,
     last_time: Option<Timestamp>,
     /// The last bar time of each feed from this file, to catch duplicates.
@@ -72,6 +83,31 @@ impl Lines {
     fn open(path: &Path) -> Result<Self, FeedError> {
         let file = File::open(path).map_err(io_error(path))?;
         Ok(Self { reader: BufReader::with_capacity(1 << 16, file), buf: Vec::new(), number: 0 })
+    }
+
+    /// Hashes the rest of the file and counts its non-blank lines, a block
+    /// at a time: opening a large file should cost little more than reading it.
+    fn count_rest(&mut self, path: &str, hasher: &mut FileHasher) -> Result<u64, FeedError> {
+        let mut rows = 0;
+        let mut blank = true;
+        loop {
+            let block = self.reader.fill_buf().map_err(|error| FeedError::Io { path: path.to_owned(), error })?;
+            if block.is_empty() {
+                break;
+            }
+            hasher.update(block);
+            for &byte in block {
+                if byte == b'\n' {
+                    rows += u64::from(!blank);
+                    blank = true;
+                } else if !byte.is_ascii_whitespace() {
+                    blank = false;
+                }
+            }
+            let read = block.len();
+            self.reader.consume(read);
+        }
+        Ok(rows + u64::from(!blank))
     }
 
     /// The next non-blank line and its number. `raw` sees every line's bytes,
@@ -107,8 +143,21 @@ fn bad_row(path: &str, line: u64, message: impl Into<String>) -> FeedError {
     FeedError::BadRow { path: path.to_owned(), line, message: message.into() }
 }
 
-fn line_hash(line: &str) -> DataHash {
-    DataHash(Sha256::digest(line.as_bytes()).into())
+/// SHA-256 of a whole file, fed line by line.
+struct FileHasher(ring::digest::Context);
+
+impl FileHasher {
+    fn new() -> Self {
+        Self(ring::digest::Context::new(&ring::digest::SHA256))
+    }
+
+    fn update(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+
+    fn finish(self) -> DataHash {
+        DataHash(self.0.finish().as_ref().try_into().expect("SHA-256 digests are 32 bytes"))
+    }
 }
 
 impl ReplayFeed {
@@ -116,8 +165,15 @@ impl ReplayFeed {
     /// symbol is its stem unless a JSONL line names one.
     pub fn open(paths: &[PathBuf], skip_bad_rows: bool) -> Result<Self, FeedError> {
         let files = list_files(paths)?;
-        let mut feed =
-            Self { sources: Vec::new(), schemas: Vec::new(), provenance: Vec::new(), rows: 0, skip_bad_rows, skipped: 0 };
+        let mut feed = Self {
+            sources: Vec::new(),
+            schemas: Vec::new(),
+            provenance: Vec::new(),
+            rows: 0,
+            skip_bad_rows,
+            skipped: 0,
+            raw: String::new(),
+        };
         let mut owner: HashMap<Arc<str>, String> = HashMap::new();
         for (path, format) in files {
             let display = path.display().to_string();
@@ -144,6 +200,8 @@ impl ReplayFeed {
                 path: display,
                 lines,
                 rows,
+                ahead: VecDeque::with_capacity(HASH_BATCH),
+                read_error: None,
                 pending: None,
                 last_time: None,
                 last_by_feed: HashMap::new(),
@@ -158,7 +216,7 @@ impl ReplayFeed {
     /// Reads the header and the first row, and hashes the file.
     fn scan_csv(&mut self, path: &Path, display: &str) -> Result<(Rows, DataHash, u64), FeedError> {
         let mut lines = Lines::open(path)?;
-        let mut hasher = Sha256::new();
+        let mut hasher = FileHasher::new();
         let mut splitter = LineSplitter::default();
         let header: Vec<String> = match lines.next(display, |raw| hasher.update(raw))? {
             Some((_, line)) => splitter.split(line).to_vec(),
@@ -171,19 +229,16 @@ impl ReplayFeed {
         let stem = file_stem(path);
         let mut schema = FeedSchema::new(&stem, &stem);
         let layout = CsvLayout::infer(&header, first.as_deref(), &mut schema).map_err(|message| bad_row(display, 1, message))?;
-        let mut rows = u64::from(first.is_some());
-        while lines.next(display, |raw| hasher.update(raw))?.is_some() {
-            rows += 1;
-        }
+        let rows = u64::from(first.is_some()) + lines.count_rest(display, &mut hasher)?;
         let id = FeedId(self.schemas.len() as u32);
         self.schemas.push(schema);
-        Ok((Rows::Csv { layout, feed: id, splitter: Box::new(splitter) }, DataHash(hasher.finalize().into()), rows))
+        Ok((Rows::Csv { layout, feed: id, splitter: Box::new(splitter) }, hasher.finish(), rows))
     }
 
     /// Learns every symbol and field, and hashes the file.
     fn scan_jsonl(&mut self, path: &Path, display: &str) -> Result<(Rows, DataHash, u64), FeedError> {
         let mut lines = Lines::open(path)?;
-        let mut hasher = Sha256::new();
+        let mut hasher = FileHasher::new();
         let stem = file_stem(path);
         let mut feeds: HashMap<String, JsonlFeed> = HashMap::new();
         let mut rows = 0;
@@ -216,17 +271,20 @@ impl ReplayFeed {
                 });
             }
         }
-        Ok((Rows::Jsonl { stem, feeds }, DataHash(hasher.finalize().into()), rows))
+        Ok((Rows::Jsonl { stem, feeds }, hasher.finish(), rows))
     }
 
     /// Fills a source's pending row: the next row that parses, or an error.
     fn refill(&mut self, index: usize) -> Result<(), FeedError> {
         let source = &mut self.sources[index];
         while source.pending.is_none() {
-            let Some((number, line)) = source.lines.next(&source.path, |_| {})? else {
-                return Ok(());
+            if source.ahead.is_empty() {
+                source.read_ahead(&self.schemas, &mut self.raw);
+            }
+            let Some((number, parsed)) = source.ahead.pop_front() else {
+                return source.read_error.take().map_or(Ok(()), Err);
             };
-            let bar = match parse_row(&mut source.rows, line, &self.schemas) {
+            let bar = match parsed {
                 Ok(bar) => bar,
                 Err(message) if self.skip_bad_rows => {
                     tracing::warn!(file = %source.path, line = number, "skipped bad row: {message}");
@@ -253,8 +311,35 @@ impl ReplayFeed {
     }
 }
 
-fn parse_row(rows: &mut Rows, line: &str, schemas: &[FeedSchema]) -> Result<Bar, String> {
-    let hash = line_hash(line);
+impl Source {
+    /// Reads up to `HASH_BATCH` rows, hashes their lines in one batch and
+    /// parses them. `raw` is scratch space for the lines.
+    fn read_ahead(&mut self, schemas: &[FeedSchema], raw: &mut String) {
+        raw.clear();
+        let mut rows: Vec<(u64, std::ops::Range<usize>)> = Vec::with_capacity(HASH_BATCH);
+        while rows.len() < HASH_BATCH && self.read_error.is_none() {
+            match self.lines.next(&self.path, |_| {}) {
+                Ok(Some((number, line))) => {
+                    let start = raw.len();
+                    raw.push_str(line);
+                    rows.push((number, start..raw.len()));
+                }
+                Ok(None) => break,
+                Err(error) => self.read_error = Some(error),
+            }
+        }
+        let lines: Vec<&[u8]> = rows.iter().map(|(_, range)| raw[range.clone()].as_bytes()).collect();
+        let mut hashes = [[0u8; 32]; HASH_BATCH];
+        tape_sha256::hash_many(&lines, &mut hashes[..lines.len()]);
+        for ((number, range), hash) in rows.into_iter().zip(hashes) {
+            let parsed = parse_row(&mut self.rows, &raw[range], schemas, DataHash(hash));
+            self.ahead.push_back((number, parsed));
+        }
+    }
+}
+
+/// A bar from one line; `hash` is the line's SHA-256.
+fn parse_row(rows: &mut Rows, line: &str, schemas: &[FeedSchema], hash: DataHash) -> Result<Bar, String> {
     match rows {
         Rows::Csv { layout, feed, splitter } => layout.parse(&splitter.split(line), *feed, hash),
         Rows::Jsonl { stem, feeds } => {
@@ -385,6 +470,46 @@ mod tests {
 
     const HEADER: &str = "timestamp,open,high,low,close,volume\n";
 
+    fn sha256(line: &str) -> DataHash {
+        use sha2::Digest;
+        DataHash(sha2::Sha256::digest(line.as_bytes()).into())
+    }
+
+    /// Rows are hashed in batches: every bar's hash must still be its own
+    /// line's, whatever the batch boundaries and line lengths (one, two or
+    /// three SHA-256 blocks), and a bad row must surface in its turn.
+    #[tokio::test]
+    async fn each_bar_carries_the_hash_of_its_own_line_across_batches() {
+        let dir = tempfile::tempdir().unwrap();
+        let rows: Vec<String> = (0..3 * HASH_BATCH + 5)
+            .map(|i| {
+                let volume = "9".repeat(1 + (i * 7) % 90);
+                format!("2024-01-01 00:{:02}:{:02},{i},{i},{i},{i},{volume}", i / 60, i % 60)
+            })
+            .collect();
+        let path = write(dir.path(), "A.csv", &format!("{HEADER}{}\n", rows.join("\n")));
+        let mut feed = ReplayFeed::open(std::slice::from_ref(&path), false).unwrap();
+        let points = drain(&mut feed).await.unwrap();
+        let hashes: Vec<DataHash> = points.iter().map(|p| p.bars[0].hash).collect();
+        assert_eq!(hashes, rows.iter().map(|r| sha256(r)).collect::<Vec<_>>());
+
+        let mut bad = rows.clone();
+        bad[HASH_BATCH + 3] = "2024-01-01 00:00:35,1,1,1,oops,1".into();
+        let path = write(dir.path(), "B.csv", &format!("{HEADER}{}\n", bad.join("\n")));
+        let mut feed = ReplayFeed::open(std::slice::from_ref(&path), false).unwrap();
+        let mut delivered = 0;
+        let err = loop {
+            match feed.next().await {
+                Ok(Some(_)) => delivered += 1,
+                Ok(None) => panic!("the bad row was not reported"),
+                Err(e) => break e.to_string(),
+            }
+        };
+        // The row just before it waits as the file's pending row, for the merge.
+        assert_eq!(delivered, HASH_BATCH + 2, "the rows before the bad one are delivered first");
+        assert_eq!(err, format!("{}:{}: close: not a number: \"oops\"", path.display(), HASH_BATCH + 5));
+    }
+
     #[tokio::test]
     async fn merges_files_into_one_point_per_timestamp() {
         let dir = tempfile::tempdir().unwrap();
@@ -393,6 +518,8 @@ mod tests {
         let mut feed = ReplayFeed::open(&[dir.path().to_owned()], false).unwrap();
         assert_eq!(feed.schemas().iter().map(|s| &*s.symbol).collect::<Vec<_>>(), ["A", "B"]);
         assert_eq!(feed.expected_bars(), Some(4));
+        let blanks = write(dir.path(), "C.csv", &format!("{HEADER}2024-01-01,1,1,1,1,1\r\n\r\n \t\n2024-01-02,1,1,1,1,1"));
+        assert_eq!(ReplayFeed::open(&[blanks], false).unwrap().expected_bars(), Some(2), "blank lines are not bars");
         let points = drain(&mut feed).await.unwrap();
         let shape: Vec<(String, Vec<u32>)> =
             points.iter().map(|p| (p.time.to_string(), p.bars.iter().map(|b| b.feed.0).collect())).collect();
@@ -405,7 +532,7 @@ mod tests {
             ]
         );
         // The hash covers the line without its ending, so CRLF files hash like LF ones.
-        assert_eq!(points[1].bars[0].hash, line_hash("2024-01-01 00:01:00,3,3,3,3,3"));
+        assert_eq!(points[1].bars[0].hash, sha256("2024-01-01 00:01:00,3,3,3,3,3"));
     }
 
     #[tokio::test]

@@ -14,7 +14,6 @@ use crate::market::DataHash;
 use crate::time::Timestamp;
 use bindings::Agent;
 use bindings::trading::agent::types;
-use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -158,7 +157,8 @@ impl Runtime {
         if bytes.get(4..8) == Some(&[1, 0, 0, 0]) {
             return Err(LoadError::CoreModule { path: shown });
         }
-        let sha256: [u8; 32] = Sha256::digest(&bytes).into();
+        let sha256: [u8; 32] =
+            ring::digest::digest(&ring::digest::SHA256, &bytes).as_ref().try_into().expect("SHA-256 digests are 32 bytes");
         let component = match &self.cache {
             Some(cache) => cache.load(&self.engine, &bytes, &sha256),
             None => Component::new(&self.engine, &bytes),
