@@ -4,19 +4,54 @@
 /// backtrader's SMA is `fsum(window) / n`, and a naive running sum differs
 /// in the last bit often enough to flip a crossover.
 pub fn fsum(values: &[f64]) -> f64 {
-    aligned_sum(values).unwrap_or_else(|| shewchuk_sum(values))
+    narrow_sum(values).or_else(|| aligned_sum(values)).unwrap_or_else(|| shewchuk_sum(values))
+}
+
+/// Integers of 64 bits hold the exact sum when the count's bits and the
+/// spread of exponents add up to at most this: 53-bit mantissas, shifted by
+/// the spread, times the count, fit in 62 bits. WebAssembly has no 128-bit
+/// arithmetic of its own, so this is the fast case.
+const NARROW_BITS: u32 = 9;
+const MANTISSA: u64 = (1 << 52) - 1;
+const IMPLICIT: u64 = 1 << 52;
+
+fn exponent(v: f64) -> i32 {
+    ((v.to_bits() >> 52) & 0x7ff) as i32
+}
+
+/// The exact sum in one pass, when every value lies within a few binades of
+/// the first non-zero one, as prices in a window do. `None` otherwise.
+fn narrow_sum(values: &[f64]) -> Option<f64> {
+    let count_bits = usize::BITS - values.len().leading_zeros();
+    let span = NARROW_BITS.checked_sub(count_bits)? as i32;
+    let first = values.iter().find(|v| **v != 0.0)?;
+    let low = exponent(*first) - span / 2;
+    let mut sum: i64 = 0;
+    for &v in values {
+        let bits = v.to_bits();
+        if bits << 1 == 0 {
+            continue; // a zero of either sign
+        }
+        let e = ((bits >> 52) & 0x7ff) as i32;
+        let shift = e - low;
+        if e == 0 || e == 0x7ff || !(0..=span).contains(&shift) {
+            return None; // subnormal, infinite, NaN, or too far from the first
+        }
+        let part = (((bits & MANTISSA) | IMPLICIT) << shift) as i64;
+        sum += if bits >> 63 == 1 { -part } else { part };
+    }
+    scaled(sum as f64, low)
 }
 
 /// The exact sum in a 128-bit integer, when every value fits: finite,
-/// normal, and within 2^60 of each other in magnitude, as prices in a window
-/// are. `i128 as f64` rounds to nearest, ties to even, so the one rounding is
-/// correct, and scaling by a power of two is exact.
+/// normal, and within 2^60 of each other in magnitude. `i128 as f64` rounds
+/// to nearest, ties to even, so the one rounding is correct, and scaling by
+/// a power of two is exact.
 fn aligned_sum(values: &[f64]) -> Option<f64> {
     const SPREAD: i32 = 60;
     if values.len() > 1 << 12 {
         return None;
     }
-    let exponent = |v: f64| ((v.to_bits() >> 52) & 0x7ff) as i32;
     let mut low = i32::MAX;
     let mut high = i32::MIN;
     for &v in values {
@@ -36,33 +71,18 @@ fn aligned_sum(values: &[f64]) -> Option<f64> {
     if high - low > SPREAD {
         return None;
     }
-    let aligned = |v: f64| {
+    let mut sum: i128 = 0;
+    for &v in values.iter().filter(|v| **v != 0.0) {
         let bits = v.to_bits();
-        let mantissa = (bits & ((1 << 52) - 1)) | (1 << 52);
-        (bits >> 63 == 1, mantissa, (exponent(v) - low) as u32)
-    };
-    // 53-bit mantissas shifted by the spread, times the count, fit in 62
-    // bits for a window of prices: then 64-bit integers do, and WebAssembly
-    // has no 128-bit arithmetic of its own.
-    let count_bits = usize::BITS - values.len().leading_zeros();
-    let rounded = if (high - low) as u32 + count_bits <= 9 {
-        let mut sum: i64 = 0;
-        for &v in values.iter().filter(|v| **v != 0.0) {
-            let (negative, mantissa, shift) = aligned(v);
-            let part = (mantissa << shift) as i64;
-            sum += if negative { -part } else { part };
-        }
-        sum as f64
-    } else {
-        let mut sum: i128 = 0;
-        for &v in values.iter().filter(|v| **v != 0.0) {
-            let (negative, mantissa, shift) = aligned(v);
-            let part = i128::from(mantissa) << shift;
-            sum += if negative { -part } else { part };
-        }
-        sum as f64
-    };
-    // The value of a unit of the sum is 2^(low - 1075); keep the scale normal.
+        let part = i128::from((bits & MANTISSA) | IMPLICIT) << (exponent(v) - low);
+        sum += if bits >> 63 == 1 { -part } else { part };
+    }
+    scaled(sum as f64, low)
+}
+
+/// `rounded` in units of 2^(low - 1075), the value of a mantissa's last bit
+/// at exponent `low`; `None` where the scaling would not be exact.
+fn scaled(rounded: f64, low: i32) -> Option<f64> {
     let scale = low - 1075;
     if rounded == 0.0 {
         return Some(0.0);
@@ -216,18 +236,23 @@ mod tests {
             let values: Vec<f64> = (0..n)
                 .map(|_| {
                     let r = next();
-                    match round % 4 {
+                    match round % 5 {
                         // Prices with four decimals, as in market data.
                         0 => (50_000 + (r % 2_000_000) as i64) as f64 / 10_000.0,
                         // Mixed signs and magnitudes within the integer path's reach.
                         1 => (r as i64 >> 11) as f64 * 2f64.powi((r % 40) as i32 - 20),
                         // Wide magnitudes that take the exact fallback.
                         2 => (r as i64 >> 11) as f64 * 2f64.powi((r % 600) as i32 - 300),
-                        _ => f64::from_bits(r & !(0x7ff << 52) | (((r >> 52) % 2046 + 1) << 52)),
+                        3 => f64::from_bits(r & !(0x7ff << 52) | (((r >> 52) % 2046 + 1) << 52)),
+                        // A window of prices around 100, as sma-crossover sums.
+                        _ => (900_000 + (r % 200_000) as i64) as f64 / 10_000.0,
                     }
                 })
                 .collect();
             assert_eq!(fsum(&values).to_bits(), shewchuk_sum(&values).to_bits(), "{values:?}");
+            if round % 5 == 4 && n <= 32 {
+                assert!(narrow_sum(&values).is_some(), "a window of prices takes the one-pass path: {values:?}");
+            }
         }
     }
 
