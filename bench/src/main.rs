@@ -22,7 +22,7 @@ use trading_host::config::{EngineConfig, RunConfig};
 use trading_host::fmel::jsonl::JsonlSink;
 use trading_host::fmel::writer::{BatchPolicy, FmelWriter};
 use trading_host::fmel::{
-    Access, AccessKind, AccessNames, DecisionRecord, Detail, OverLimits, PortfolioState, SessionMeta, Stage,
+    Access, AccessKind, AccessNames, Accesses, DataHashes, DecisionRecord, Detail, OverLimits, PortfolioState, SessionMeta, Stage,
 };
 use trading_host::limits::AgentLimits;
 use trading_host::market::{Bar, DataHash, DecisionPoint, FeedId, FeedSchema, Market, Ohlc};
@@ -451,15 +451,15 @@ fn fmel(records: u64) -> anyhow::Result<()> {
         bar_time: Some(Timestamp(1_704_067_200_000_000_000 + i as i64 * 60_000_000_000)),
         stage: Stage::Next,
         actions: Vec::new(),
-        accesses: vec![
+        accesses: Accesses::from_slice(&[
             Access { seq: 0, kind: AccessKind::Window { series: 0, len: 30 } },
             Access { seq: 1, kind: AccessKind::Window { series: 1, len: 30 } },
-        ],
-        data_hashes: vec![(FeedId(0), Some(DataHash([7; 32]))), (FeedId(1), Some(DataHash([9; 32])))],
+        ]),
+        data_hashes: DataHashes::from_slice(&[(FeedId(0), Some(DataHash([7; 32]))), (FeedId(1), Some(DataHash([9; 32])))]),
         portfolio: PortfolioState {
             value: Decimal::new(99_468_945_096, 5),
             cash: Decimal::new(97_937_073_096, 5),
-            positions: vec![("SYMA".into(), Decimal::from(100))],
+            positions: [("SYMA".into(), Decimal::from(100))].into_iter().collect(),
         },
         rationale: None,
         over_limits: OverLimits::default(),

@@ -9,7 +9,8 @@
 use crate::broker::{Broker, OpenOrder, OrderEvent, OrderStatus, Side};
 use crate::fmel::writer::{RecordSender, WriterStopped};
 use crate::fmel::{
-    AccessNames, ActionKind, DecisionRecord, Detail, Fault, OverLimits, PortfolioState, SessionHeader, SessionMeta, Stage,
+    AccessNames, Accesses, ActionKind, DataHashes, DecisionRecord, Detail, Fault, OverLimits, PortfolioState, SessionHeader,
+    SessionMeta, Stage,
 };
 use crate::limits::AgentLimits;
 use crate::market::Market;
@@ -289,8 +290,8 @@ impl Session {
             bar_time: None,
             stage,
             actions: Vec::new(),
-            accesses: Vec::new(),
-            data_hashes: Vec::new(),
+            accesses: Accesses::new(),
+            data_hashes: DataHashes::new(),
             portfolio: PortfolioState::default(),
             rationale: None,
             over_limits: OverLimits::default(),

@@ -13,6 +13,10 @@ use rust_decimal::Decimal;
 use std::fmt;
 use std::sync::Arc;
 
+/// Holdings by symbol; inline for a couple of symbols, since every record
+/// carries them across threads.
+pub type Positions = smallvec::SmallVec<[(Arc<str>, Decimal); 2]>;
+
 /// Host-assigned order handle, unique within a session.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 #[serde(transparent)]
@@ -184,7 +188,7 @@ pub trait Broker: Send {
     fn position(&self, symbol: &str) -> Decimal;
 
     /// Every symbol ever traded, zero positions included, in a stable order.
-    fn positions(&self) -> Vec<(Arc<str>, Decimal)>;
+    fn positions(&self) -> Positions;
 
     fn open_orders(&self) -> Vec<OpenOrder>;
 }

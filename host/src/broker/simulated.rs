@@ -13,7 +13,7 @@
 //! - Long-only unless `allow_short`: a sell beyond the position is rejected.
 //! - Fills are whole; volume is not considered.
 
-use super::{Broker, BrokerError, Fill, OpenOrder, OrderEvent, OrderId, OrderRequest, OrderStatus, OrderType, Side};
+use super::{Broker, BrokerError, Fill, OpenOrder, OrderEvent, OrderId, OrderRequest, OrderStatus, OrderType, Positions, Side};
 use crate::decimal::Normal;
 use crate::market::{FeedSchema, Market, Ohlc};
 use rust_decimal::Decimal;
@@ -272,7 +272,7 @@ impl Broker for SimulatedBroker {
         self.symbols.iter().position(|s| &**s == symbol).map_or(Decimal::ZERO, |i| self.positions[i])
     }
 
-    fn positions(&self) -> Vec<(Arc<str>, Decimal)> {
+    fn positions(&self) -> Positions {
         (0..self.symbols.len()).filter(|&i| self.traded[i]).map(|i| (self.symbols[i].clone(), self.positions[i])).collect()
     }
 
@@ -373,7 +373,7 @@ mod tests {
         let events = f.bar(["102", "102", "102", "102"]);
         assert_eq!(fill_price(&events), Some(d("102")));
         assert_eq!(f.broker.cash(), d("10000") - d("1001.733") - d("1.001733") + d("1020") - d("1.02"));
-        assert_eq!(f.broker.positions(), vec![(Arc::from("X"), Decimal::ZERO)]);
+        assert_eq!(f.broker.positions().as_slice(), [(Arc::from("X"), Decimal::ZERO)]);
     }
 
     #[test]

@@ -10,7 +10,7 @@ mod encode;
 pub mod jsonl;
 pub mod writer;
 
-use crate::broker::{OpenOrder, OrderEvent, OrderId, OrderType, Side, TimeInForce};
+use crate::broker::{OpenOrder, OrderEvent, OrderId, OrderType, Positions, Side, TimeInForce};
 use crate::feed::SourceInfo;
 use crate::market::{DataHash, FeedId};
 use crate::time::Timestamp;
@@ -142,7 +142,7 @@ impl OverLimits {
 pub struct PortfolioState {
     pub value: Decimal,
     pub cash: Decimal,
-    pub positions: Vec<(Arc<str>, Decimal)>,
+    pub positions: Positions,
 }
 
 /// What ended an agent.
@@ -182,6 +182,14 @@ pub enum Detail {
     },
 }
 
+/// A record's reads. Inline up to a typical decision's few: a record is
+/// built on the agent's thread and dropped on the writer's, and memory freed
+/// on another thread costs more than a larger copy.
+pub type Accesses = smallvec::SmallVec<[Access; 8]>;
+
+/// The current bar's hash of each feed read, inline for two feeds.
+pub type DataHashes = smallvec::SmallVec<[(FeedId, Option<DataHash>); 2]>;
+
 /// A record's own content. Who wrote it and what its ids name travel
 /// separately, once per session and once per change (see
 /// [`writer::RecordSender`]): a shared reference per record would have two
@@ -195,9 +203,9 @@ pub struct DecisionRecord {
     pub bar_time: Option<Timestamp>,
     pub stage: Stage,
     pub actions: Vec<Action>,
-    pub accesses: Vec<Access>,
+    pub accesses: Accesses,
     /// The current bar's hash of every feed the agent read.
-    pub data_hashes: Vec<(FeedId, Option<DataHash>)>,
+    pub data_hashes: DataHashes,
     pub portfolio: PortfolioState,
     pub rationale: Option<String>,
     /// What the sandbox's bounds refused during this record's call.

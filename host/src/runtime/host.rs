@@ -4,9 +4,9 @@
 use super::bindings::trading::agent::{decision, market, orders, portfolio, types};
 use crate::broker::{self, Broker, BrokerError, OrderId, OrderRequest, OrderType};
 use crate::decimal;
-use crate::fmel::{Access, AccessKind, AccessNames, Action, ActionKind, OverLimits};
+use crate::fmel::{Access, AccessKind, AccessNames, Accesses, Action, ActionKind, DataHashes, OverLimits};
 use crate::limits::AgentLimits;
-use crate::market::{DataHash, FeedId, Market};
+use crate::market::{FeedId, Market};
 use crate::time::Timestamp;
 use parking_lot::RawRwLock;
 use parking_lot::lock_api::ArcRwLockReadGuard;
@@ -70,8 +70,8 @@ impl CallLog {
     /// Takes what the last call did, keeping the sequence running. The
     /// access buffer keeps its capacity, so that logging a read does not
     /// allocate in the steady state; the record gets an exact-size copy.
-    pub fn take(&mut self) -> (Vec<Access>, Vec<Action>, Option<String>) {
-        let accesses = self.accesses.clone();
+    pub fn take(&mut self) -> (Accesses, Vec<Action>, Option<String>) {
+        let accesses = Accesses::from_slice(&self.accesses);
         self.accesses.clear();
         (accesses, std::mem::take(&mut self.actions), self.rationale.take())
     }
@@ -208,9 +208,9 @@ impl HostState {
     }
 
     /// The current bar hash of every feed the logged reads touched, in order of first read.
-    pub fn data_hashes(&self) -> Vec<(FeedId, Option<DataHash>)> {
+    pub fn data_hashes(&self) -> DataHashes {
         let market = self.market();
-        let mut hashes: Vec<(FeedId, Option<DataHash>)> = Vec::new();
+        let mut hashes = DataHashes::new();
         for access in &self.log.accesses {
             let series = match access.kind {
                 AccessKind::Number { series, .. } | AccessKind::Window { series, .. } | AccessKind::Text { series, .. } => series,
