@@ -6,6 +6,7 @@ use crate::decimal::Normal;
 use crate::market::{DataHash, FeedId};
 use crate::time::Timestamp;
 use serde::{Serialize, Serializer};
+use smallvec::SmallVec;
 use std::fmt;
 
 /// Appends the record's JSON (one line, no newline) to `out`.
@@ -358,10 +359,20 @@ fn field(names: &AccessNames, kind: AccessKind) -> &str {
     }
 }
 
+/// Which field an access reads, as ids: a series, or a portfolio field.
+fn field_key(kind: AccessKind) -> (u8, u32) {
+    match kind {
+        AccessKind::Number { series, .. } | AccessKind::Text { series, .. } | AccessKind::Window { series, .. } => (0, series),
+        AccessKind::Cash => (1, 0),
+        AccessKind::Value => (2, 0),
+        AccessKind::Position { symbol } => (3, symbol),
+    }
+}
+
 /// The reads grouped by symbol, in order of first read, each group with its
 /// distinct fields and its patterns, runs of single reads folded.
 fn data_accessed(names: &AccessNames, r: &DecisionRecord, json: &mut Json) {
-    let mut owners: Vec<Option<FeedId>> = Vec::new();
+    let mut owners: SmallVec<[Option<FeedId>; 4]> = SmallVec::new();
     for access in &r.accesses {
         let owner = owner(names, access.kind);
         if !owners.contains(&owner) {
@@ -380,18 +391,19 @@ fn data_accessed(names: &AccessNames, r: &DecisionRecord, json: &mut Json) {
         };
         let mine = || r.accesses.iter().filter(move |a| self::owner(names, a.kind) == owner);
         json.key("fields_accessed").open(b'[');
-        let mut seen: Vec<&str> = Vec::new();
+        // By id first: comparing names for every read of a long run costs more.
+        let mut seen: SmallVec<[((u8, u32), &str); 8]> = SmallVec::new();
         for access in mine() {
-            let name = field(names, access.kind);
-            if !seen.contains(&name) {
-                seen.push(name);
+            let (key, name) = (field_key(access.kind), field(names, access.kind));
+            if !seen.iter().any(|&(k, n)| k == key || n == name) {
+                seen.push((key, name));
                 json.comma();
                 json.string(name);
             }
         }
         json.close(']');
         json.key("access_patterns").open(b'[');
-        let mine: Vec<Access> = mine().copied().collect();
+        let mine: SmallVec<[Access; 32]> = mine().copied().collect();
         let mut i = 0;
         while i < mine.len() {
             let Access { seq, kind } = mine[i];
