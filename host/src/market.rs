@@ -24,6 +24,38 @@ impl FeedId {
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct DataHash(pub [u8; 32]);
 
+impl DataHash {
+    pub fn of(bytes: &[u8]) -> Self {
+        let mut hasher = Sha256::new();
+        hasher.update(bytes);
+        hasher.finish()
+    }
+}
+
+/// SHA-256 of bytes that arrive in pieces. `ring` uses the CPU's SHA
+/// instructions where it has them, and AVX2 otherwise.
+pub struct Sha256(ring::digest::Context);
+
+impl Sha256 {
+    pub fn new() -> Self {
+        Self(ring::digest::Context::new(&ring::digest::SHA256))
+    }
+
+    pub fn update(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+
+    pub fn finish(self) -> DataHash {
+        DataHash(self.0.finish().as_ref().try_into().expect("SHA-256 digests are 32 bytes"))
+    }
+}
+
+impl Default for Sha256 {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl fmt::Display for DataHash {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut buf = [0u8; 64];

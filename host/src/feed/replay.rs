@@ -10,8 +10,9 @@
 use super::csv::{CsvLayout, LineSplitter};
 use super::message::Message;
 use super::{FeedError, MarketFeed, SourceInfo};
-use crate::market::{Bar, DataHash, DecisionPoint, FeedId, FeedSchema, Numbers};
+use crate::market::{Bar, DataHash, DecisionPoint, FeedId, FeedSchema, Numbers, Sha256};
 use crate::time::Timestamp;
+use smallvec::SmallVec;
 use std::collections::{HashMap, VecDeque};
 use std::fs::File;
 use std::io::{BufRead, BufReader};
@@ -87,7 +88,7 @@ impl Lines {
 
     /// Hashes the rest of the file and counts its non-blank lines, a block
     /// at a time: opening a large file should cost little more than reading it.
-    fn count_rest(&mut self, path: &str, hasher: &mut FileHasher) -> Result<u64, FeedError> {
+    fn count_rest(&mut self, path: &str, hasher: &mut Sha256) -> Result<u64, FeedError> {
         let mut rows = 0;
         let mut blank = true;
         loop {
@@ -141,23 +142,6 @@ impl Lines {
 
 fn bad_row(path: &str, line: u64, message: impl Into<String>) -> FeedError {
     FeedError::BadRow { path: path.to_owned(), line, message: message.into() }
-}
-
-/// SHA-256 of a whole file, fed line by line.
-struct FileHasher(ring::digest::Context);
-
-impl FileHasher {
-    fn new() -> Self {
-        Self(ring::digest::Context::new(&ring::digest::SHA256))
-    }
-
-    fn update(&mut self, bytes: &[u8]) {
-        self.0.update(bytes);
-    }
-
-    fn finish(self) -> DataHash {
-        DataHash(self.0.finish().as_ref().try_into().expect("SHA-256 digests are 32 bytes"))
-    }
 }
 
 impl ReplayFeed {
@@ -216,7 +200,7 @@ impl ReplayFeed {
     /// Reads the header and the first row, and hashes the file.
     fn scan_csv(&mut self, path: &Path, display: &str) -> Result<(Rows, DataHash, u64), FeedError> {
         let mut lines = Lines::open(path)?;
-        let mut hasher = FileHasher::new();
+        let mut hasher = Sha256::new();
         let mut splitter = LineSplitter::default();
         let header: Vec<String> = match lines.next(display, |raw| hasher.update(raw))? {
             Some((_, line)) => splitter.split(line).to_vec(),
@@ -238,7 +222,7 @@ impl ReplayFeed {
     /// Learns every symbol and field, and hashes the file.
     fn scan_jsonl(&mut self, path: &Path, display: &str) -> Result<(Rows, DataHash, u64), FeedError> {
         let mut lines = Lines::open(path)?;
-        let mut hasher = FileHasher::new();
+        let mut hasher = Sha256::new();
         let stem = file_stem(path);
         let mut feeds: HashMap<String, JsonlFeed> = HashMap::new();
         let mut rows = 0;
@@ -316,7 +300,7 @@ impl Source {
     /// parses them. `raw` is scratch space for the lines.
     fn read_ahead(&mut self, schemas: &[FeedSchema], raw: &mut String) {
         raw.clear();
-        let mut rows: Vec<(u64, std::ops::Range<usize>)> = Vec::with_capacity(HASH_BATCH);
+        let mut rows: SmallVec<[(u64, std::ops::Range<usize>); HASH_BATCH]> = SmallVec::new();
         while rows.len() < HASH_BATCH && self.read_error.is_none() {
             match self.lines.next(&self.path, |_| {}) {
                 Ok(Some((number, line))) => {
@@ -328,7 +312,7 @@ impl Source {
                 Err(error) => self.read_error = Some(error),
             }
         }
-        let lines: Vec<&[u8]> = rows.iter().map(|(_, range)| raw[range.clone()].as_bytes()).collect();
+        let lines: SmallVec<[&[u8]; HASH_BATCH]> = rows.iter().map(|(_, range)| raw[range.clone()].as_bytes()).collect();
         let mut hashes = [[0u8; 32]; HASH_BATCH];
         tape_sha256::hash_many(&lines, &mut hashes[..lines.len()]);
         for ((number, range), hash) in rows.into_iter().zip(hashes) {

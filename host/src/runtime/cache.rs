@@ -5,13 +5,14 @@
 //! compatibility hash (wasmtime's version and every setting that changes the
 //! code), so a new wasmtime or another configuration never reads a stale one.
 
+use crate::market::Sha256;
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
 /// Feeds `Hash` input to SHA-256, for a key that is the same in every process.
-struct Sha256Hasher(ring::digest::Context);
+struct Sha256Hasher(Sha256);
 
 impl Hasher for Sha256Hasher {
     fn write(&mut self, bytes: &[u8]) {
@@ -30,9 +31,9 @@ pub struct ComponentCache {
 
 impl ComponentCache {
     pub fn new(dir: &Path, engine: &Engine) -> Self {
-        let mut hasher = Sha256Hasher(ring::digest::Context::new(&ring::digest::SHA256));
+        let mut hasher = Sha256Hasher(Sha256::new());
         engine.precompile_compatibility_hash().hash(&mut hasher);
-        let engine_key = hex::encode(&hasher.0.finish().as_ref()[..8]);
+        let engine_key = hex::encode(&hasher.0.finish().0[..8]);
         ComponentCache { dir: dir.to_owned(), engine_key }
     }
 

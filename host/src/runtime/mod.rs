@@ -157,10 +157,9 @@ impl Runtime {
         if bytes.get(4..8) == Some(&[1, 0, 0, 0]) {
             return Err(LoadError::CoreModule { path: shown });
         }
-        let sha256: [u8; 32] =
-            ring::digest::digest(&ring::digest::SHA256, &bytes).as_ref().try_into().expect("SHA-256 digests are 32 bytes");
+        let sha256 = DataHash::of(&bytes);
         let component = match &self.cache {
-            Some(cache) => cache.load(&self.engine, &bytes, &sha256),
+            Some(cache) => cache.load(&self.engine, &bytes, &sha256.0),
             None => Component::new(&self.engine, &bytes),
         }
         .map_err(|e| LoadError::Invalid { path: shown.clone(), reason: format!("{e:#}") })?;
@@ -179,7 +178,7 @@ impl Runtime {
         let pre = bindings::AgentPre::new(pre).map_err(wrong)?;
         Ok(AgentComponent {
             path: path.to_owned(),
-            sha256: DataHash(sha256),
+            sha256,
             size,
             pre,
             engine: self.config.clone(),
