@@ -26,21 +26,39 @@ fn narrow_sum(values: &[f64]) -> Option<f64> {
     let span = NARROW_BITS.checked_sub(count_bits)? as i32;
     let first = values.iter().find(|v| **v != 0.0)?;
     let low = exponent(*first) - span / 2;
+    // Within these bounds every value the loop accepts is normal and finite.
+    if low < 1 || low + span > 0x7fe {
+        return None;
+    }
+    let (low_bits, span_bits) = (low as u64, span as u64);
+    // Four values per iteration: Cranelift checks fuel and the epoch once per
+    // loop iteration, which costs as much as summing a value.
+    let mut chunks = values.chunks_exact(4);
     let mut sum: i64 = 0;
-    for &v in values {
-        let bits = v.to_bits();
-        if bits << 1 == 0 {
-            continue; // a zero of either sign
+    for chunk in &mut chunks {
+        for &v in chunk {
+            sum += narrow_part(v, low_bits, span_bits)?;
         }
-        let e = ((bits >> 52) & 0x7ff) as i32;
-        let shift = e - low;
-        if e == 0 || e == 0x7ff || !(0..=span).contains(&shift) {
-            return None; // subnormal, infinite, NaN, or too far from the first
-        }
-        let part = (((bits & MANTISSA) | IMPLICIT) << shift) as i64;
-        sum += if bits >> 63 == 1 { -part } else { part };
+    }
+    for &v in chunks.remainder() {
+        sum += narrow_part(v, low_bits, span_bits)?;
     }
     scaled(sum as f64, low)
+}
+
+/// `v` as a signed integer in units of the last mantissa bit at exponent
+/// `low`: zero for a zero, `None` outside `low ..= low + span`.
+#[inline(always)]
+fn narrow_part(v: f64, low: u64, span: u64) -> Option<i64> {
+    let bits = v.to_bits();
+    // Below `low` the subtraction wraps to a huge shift, caught by one compare.
+    let shift = ((bits >> 52) & 0x7ff).wrapping_sub(low);
+    if shift > span {
+        return (bits << 1 == 0).then_some(0); // a zero of either sign
+    }
+    let magnitude = (((bits & MANTISSA) | IMPLICIT) << shift) as i64;
+    let sign = (bits as i64) >> 63;
+    Some((magnitude ^ sign) - sign)
 }
 
 /// The exact sum in a 128-bit integer, when every value fits: finite,
@@ -219,6 +237,10 @@ mod tests {
         // Half-even rounding across partials (Python: fsum([1, 1e-16, 1e-16]) == 1.0000000000000002).
         assert_eq!(fsum(&[1.0, 1e-16, 1e-16]), 1.0000000000000002);
         assert!(fsum(&[1.0, f64::NAN]).is_nan());
+        // Signs and zeros in the one-pass path; a subnormal sends it to the fallbacks.
+        assert_eq!(narrow_sum(&[-1.5, 2.0, 0.0, -0.0, 1.25]), Some(1.75));
+        assert_eq!(narrow_sum(&[1.0, 5e-324]), None);
+        assert_eq!(fsum(&[1.0, 5e-324, -1.0]), 5e-324);
     }
 
     #[test]
