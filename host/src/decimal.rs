@@ -22,8 +22,28 @@ pub fn to_f64(d: Decimal) -> f64 {
 
 /// Parses a decimal as written in a data file, scientific notation included.
 pub fn parse(text: &str) -> Option<Decimal> {
-    let text = text.trim();
+    let text = crate::text::trim(text);
     Decimal::from_str(text).ok().or_else(|| Decimal::from_scientific(text).ok())
+}
+
+/// `d` as the nearest `f64`, when one correctly rounded division gives it:
+/// a mantissa below 2^53 over a power of ten up to 10^22, both exact in
+/// `f64` (Clinger's fast path). It then equals parsing `d`'s text as `f64`,
+/// for a fraction of the cost. None otherwise, and for zero, whose sign a
+/// decimal may not keep.
+pub fn exact_f64(d: Decimal) -> Option<f64> {
+    const POWERS_OF_TEN: [f64; 23] = {
+        let mut powers = [1.0; 23];
+        let mut i = 1;
+        while i < powers.len() {
+            powers[i] = powers[i - 1] * 10.0;
+            i += 1;
+        }
+        powers
+    };
+    // Converting from i64 rather than i128 saves a call into the runtime library.
+    let mantissa = i64::try_from(d.mantissa()).ok().filter(|m| *m != 0 && m.unsigned_abs() < 1 << 53)?;
+    Some(mantissa as f64 / *POWERS_OF_TEN.get(d.scale() as usize)?)
 }
 
 /// Formats without trailing zeros and without a negative zero: `99.234`, not `99.2340`.
@@ -114,6 +134,32 @@ mod tests {
             write_normal(d, &mut out);
             assert_eq!(String::from_utf8(out).unwrap(), Normal(d).to_string(), "{d:?}");
         }
+    }
+
+    #[test]
+    fn the_exact_conversion_equals_parsing_the_text() {
+        let mut taken = 0;
+        for x in crate::testing::XorShift(0x2545_f491_4f6c_dd1d).take(200_000) {
+            let digits = 1 + (x % 20) as u32;
+            let scale = ((x >> 8) % 26) as usize;
+            let mut text = ((x >> 16) % 10u64.pow(digits.min(19))).to_string();
+            if text.len() <= scale {
+                text = format!("{}{text}", "0".repeat(scale + 1 - text.len()));
+            }
+            if scale > 0 {
+                text.insert(text.len() - scale, '.');
+            }
+            if x & 1 == 1 {
+                text.insert(0, '-');
+            }
+            let Some(exact) = exact_f64(parse(&text).unwrap()) else { continue };
+            taken += 1;
+            assert_eq!(exact.to_bits(), text.parse::<f64>().unwrap().to_bits(), "{text}");
+        }
+        assert!(taken > 50_000, "the fast path is the common one: {taken}");
+        assert_eq!(exact_f64(parse("100.0225").unwrap()), Some(100.0225));
+        assert_eq!(exact_f64(parse("-0.000").unwrap()), None, "zero keeps its sign through the text");
+        assert_eq!(exact_f64(parse("9007199254740993").unwrap()), None, "beyond 2^53");
     }
 
     #[test]

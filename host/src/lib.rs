@@ -16,4 +16,5 @@ pub mod session;
 pub mod summary;
 #[cfg(test)]
 mod testing;
+pub mod text;
 pub mod time;

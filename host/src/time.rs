@@ -20,7 +20,7 @@ impl Timestamp {
 
     /// Parses RFC 3339, or a date and time without a zone, taken as UTC.
     pub fn parse(text: &str) -> Result<Self, TimestampError> {
-        let text = text.trim();
+        let text = crate::text::trim(text);
         // The common forms, UTC since 1970, take the fast parser; the rest chrono.
         if let Ok(t) = humantime::parse_rfc3339_weak(text)
             && let Ok(since) = t.duration_since(UNIX_EPOCH)

@@ -4,6 +4,7 @@
 
 use crate::decimal;
 use crate::market::{Bar, DataHash, FeedId, FeedSchema, Numbers, OHLCV, Ohlc};
+use crate::text;
 use crate::time::Timestamp;
 use csv_core::ReadRecordResult;
 use std::sync::Arc;
@@ -61,10 +62,15 @@ impl CsvLayout {
         let mut numbers: Numbers = smallvec::smallvec![f64::NAN; self.numbers.len()];
         let mut prices = [rust_decimal::Decimal::ZERO; 4];
         for &(column, field) in &self.numbers {
-            let cell = cells.get(column).trim();
+            let cell = text::trim(cells.get(column));
             let name = &self.header[column];
             if field < 4 {
-                prices[field] = decimal::parse(cell).ok_or_else(|| format!("{name}: not a number: {cell:?}"))?;
+                let price = decimal::parse(cell).ok_or_else(|| format!("{name}: not a number: {cell:?}"))?;
+                prices[field] = price;
+                if let Some(number) = decimal::exact_f64(price) {
+                    numbers[field] = number;
+                    continue;
+                }
             } else if field == 4 && cell.is_empty() {
                 return Err("volume is empty".into());
             }
