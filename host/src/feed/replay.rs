@@ -159,13 +159,13 @@ impl ReplayFeed {
             raw: String::new(),
         };
         let mut owner: HashMap<Arc<str>, String> = HashMap::new();
-        for (path, format) in files {
+        let scans = scan_all(&files, skip_bad_rows);
+        for ((path, format), scan) in files.into_iter().zip(scans) {
             let display = path.display().to_string();
+            let Scan { mut rows, schemas, sha256, count } = scan?;
+            rows.number_feeds_from(feed.schemas.len() as u32);
             let first_feed = feed.schemas.len();
-            let (rows, sha256, count) = match format {
-                Format::Csv => feed.scan_csv(&path, &display)?,
-                Format::Jsonl => feed.scan_jsonl(&path, &display)?,
-            };
+            feed.schemas.extend(schemas);
             for schema in &feed.schemas[first_feed..] {
                 if let Some(other) = owner.insert(schema.symbol.clone(), display.clone()) {
                     return Err(FeedError::Invalid(format!(
@@ -195,67 +195,6 @@ impl ReplayFeed {
             return Err(FeedError::Invalid("the data files hold no bars".into()));
         }
         Ok(feed)
-    }
-
-    /// Reads the header and the first row, and hashes the file.
-    fn scan_csv(&mut self, path: &Path, display: &str) -> Result<(Rows, DataHash, u64), FeedError> {
-        let mut lines = Lines::open(path)?;
-        let mut hasher = Sha256::new();
-        let mut splitter = LineSplitter::default();
-        let header: Vec<String> = match lines.next(display, |raw| hasher.update(raw))? {
-            Some((_, line)) => splitter.split(line).to_vec(),
-            None => return Err(FeedError::Invalid(format!("{display}: empty file, expected a header"))),
-        };
-        let header: Vec<&str> = header.iter().map(String::as_str).collect();
-        let first: Option<Vec<String>> =
-            lines.next(display, |raw| hasher.update(raw))?.map(|(_, line)| splitter.split(line).to_vec());
-        let first: Option<Vec<&str>> = first.as_ref().map(|row| row.iter().map(String::as_str).collect());
-        let stem = file_stem(path);
-        let mut schema = FeedSchema::new(&stem, &stem);
-        let layout = CsvLayout::infer(&header, first.as_deref(), &mut schema).map_err(|message| bad_row(display, 1, message))?;
-        let rows = u64::from(first.is_some()) + lines.count_rest(display, &mut hasher)?;
-        let id = FeedId(self.schemas.len() as u32);
-        self.schemas.push(schema);
-        Ok((Rows::Csv { layout, feed: id, splitter: Box::new(splitter) }, hasher.finish(), rows))
-    }
-
-    /// Learns every symbol and field, and hashes the file.
-    fn scan_jsonl(&mut self, path: &Path, display: &str) -> Result<(Rows, DataHash, u64), FeedError> {
-        let mut lines = Lines::open(path)?;
-        let mut hasher = Sha256::new();
-        let stem = file_stem(path);
-        let mut feeds: HashMap<String, JsonlFeed> = HashMap::new();
-        let mut rows = 0;
-        while let Some((number, line)) = lines.next(display, |raw| hasher.update(raw))? {
-            rows += 1;
-            let message = match Message::parse(line) {
-                Ok(message) => message,
-                Err(_) if self.skip_bad_rows => continue,
-                Err(e) => return Err(bad_row(display, number, e.to_string())),
-            };
-            let symbol = message.symbol.unwrap_or_else(|| stem.clone());
-            let feed = feeds.entry(symbol.clone()).or_insert_with(|| {
-                let id = FeedId(self.schemas.len() as u32);
-                let schema = FeedSchema::new(&stem, &symbol);
-                let fields = schema.fields.iter().enumerate().map(|(i, f)| (f.to_string(), i)).collect();
-                self.schemas.push(schema);
-                JsonlFeed { id, fields, text_fields: HashMap::new() }
-            });
-            let schema = &mut self.schemas[feed.id.index()];
-            for (name, _) in message.numbers {
-                feed.fields.entry(name).or_insert_with_key(|name| {
-                    schema.fields.push(name.as_str().into());
-                    schema.fields.len() - 1
-                });
-            }
-            for (name, _) in message.texts {
-                feed.text_fields.entry(name).or_insert_with_key(|name| {
-                    schema.text_fields.push(name.as_str().into());
-                    schema.text_fields.len() - 1
-                });
-            }
-        }
-        Ok((Rows::Jsonl { stem, feeds }, hasher.finish(), rows))
     }
 
     /// Fills a source's pending row: the next row that parses, or an error.
@@ -292,6 +231,120 @@ impl ReplayFeed {
             source.pending = Some(bar);
         }
         Ok(())
+    }
+}
+
+/// What opening one file learned: how to parse its rows, its feeds
+/// (numbered from 0 until [`Rows::number_feeds_from`]), its hash and its row count.
+struct Scan {
+    rows: Rows,
+    schemas: Vec<FeedSchema>,
+    sha256: DataHash,
+    count: u64,
+}
+
+/// Scans every file, several at once: hashing is most of opening a feed,
+/// and each file's hash is serial work. Results come in file order.
+fn scan_all(files: &[(PathBuf, Format)], skip_bad_rows: bool) -> Vec<Result<Scan, FeedError>> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(files.len());
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let scan = |i: usize| {
+        let (path, format) = &files[i];
+        let display = path.display().to_string();
+        match format {
+            Format::Csv => scan_csv(path, &display),
+            Format::Jsonl => scan_jsonl(path, &display, skip_bad_rows),
+        }
+    };
+    let mut results: Vec<(usize, Result<Scan, FeedError>)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        if i >= files.len() {
+                            return done;
+                        }
+                        done.push((i, scan(i)));
+                    }
+                })
+            })
+            .collect();
+        workers.into_iter().flat_map(|w| w.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))).collect()
+    });
+    results.sort_by_key(|(i, _)| *i);
+    results.into_iter().map(|(_, scan)| scan).collect()
+}
+
+/// Reads the header and the first row, and hashes the file.
+fn scan_csv(path: &Path, display: &str) -> Result<Scan, FeedError> {
+    let mut lines = Lines::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut splitter = LineSplitter::default();
+    let header: Vec<String> = match lines.next(display, |raw| hasher.update(raw))? {
+        Some((_, line)) => splitter.split(line).to_vec(),
+        None => return Err(FeedError::Invalid(format!("{display}: empty file, expected a header"))),
+    };
+    let header: Vec<&str> = header.iter().map(String::as_str).collect();
+    let first: Option<Vec<String>> =
+        lines.next(display, |raw| hasher.update(raw))?.map(|(_, line)| splitter.split(line).to_vec());
+    let first: Option<Vec<&str>> = first.as_ref().map(|row| row.iter().map(String::as_str).collect());
+    let stem = file_stem(path);
+    let mut schema = FeedSchema::new(&stem, &stem);
+    let layout = CsvLayout::infer(&header, first.as_deref(), &mut schema).map_err(|message| bad_row(display, 1, message))?;
+    let count = u64::from(first.is_some()) + lines.count_rest(display, &mut hasher)?;
+    let rows = Rows::Csv { layout, feed: FeedId(0), splitter: Box::new(splitter) };
+    Ok(Scan { rows, schemas: vec![schema], sha256: hasher.finish(), count })
+}
+
+/// Learns every symbol and field, and hashes the file.
+fn scan_jsonl(path: &Path, display: &str, skip_bad_rows: bool) -> Result<Scan, FeedError> {
+    let mut lines = Lines::open(path)?;
+    let mut hasher = Sha256::new();
+    let stem = file_stem(path);
+    let mut feeds: HashMap<String, JsonlFeed> = HashMap::new();
+    let mut schemas: Vec<FeedSchema> = Vec::new();
+    let mut count = 0;
+    while let Some((number, line)) = lines.next(display, |raw| hasher.update(raw))? {
+        count += 1;
+        let message = match Message::parse(line) {
+            Ok(message) => message,
+            Err(_) if skip_bad_rows => continue,
+            Err(e) => return Err(bad_row(display, number, e.to_string())),
+        };
+        let symbol = message.symbol.unwrap_or_else(|| stem.clone());
+        let feed = feeds.entry(symbol.clone()).or_insert_with(|| {
+            let id = FeedId(schemas.len() as u32);
+            let schema = FeedSchema::new(&stem, &symbol);
+            let fields = schema.fields.iter().enumerate().map(|(i, f)| (f.to_string(), i)).collect();
+            schemas.push(schema);
+            JsonlFeed { id, fields, text_fields: HashMap::new() }
+        });
+        let schema = &mut schemas[feed.id.index()];
+        for (name, _) in message.numbers {
+            feed.fields.entry(name).or_insert_with_key(|name| {
+                schema.fields.push(name.as_str().into());
+                schema.fields.len() - 1
+            });
+        }
+        for (name, _) in message.texts {
+            feed.text_fields.entry(name).or_insert_with_key(|name| {
+                schema.text_fields.push(name.as_str().into());
+                schema.text_fields.len() - 1
+            });
+        }
+    }
+    Ok(Scan { rows: Rows::Jsonl { stem, feeds }, schemas, sha256: hasher.finish(), count })
+}
+
+impl Rows {
+    /// Gives this file's feeds their ids in the whole feed, from `first`.
+    fn number_feeds_from(&mut self, first: u32) {
+        match self {
+            Rows::Csv { feed, .. } => feed.0 += first,
+            Rows::Jsonl { feeds, .. } => feeds.values_mut().for_each(|f| f.id.0 += first),
+        }
     }
 }
 
