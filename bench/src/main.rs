@@ -200,7 +200,7 @@ impl Harness {
             SimulatedBrokerConfig { cash: Decimal::from(1_000_000), commission_rate: Decimal::ZERO, allow_short: false },
             &schemas(),
         );
-        let host = HostState::new(&market.read(), Box::new(broker), limits.clone());
+        let host = HostState::new(market.read().latest(), Box::new(broker), limits.clone());
         let instance = component.instantiate("bench", 0, limits, host).map_err(|f| anyhow!("{}: {}", f.kind, f.message))?;
         let mut harness = Harness { market, instance };
         let params: Vec<(String, String)> = params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
@@ -212,7 +212,9 @@ impl Harness {
     }
 
     fn with_market<R>(&mut self, work: impl FnOnce(&mut AgentInstance) -> R) -> R {
-        self.instance.host().lock_market(self.market.read_arc());
+        let market = self.market.read_arc();
+        let newest = market.newest();
+        self.instance.host().lock_market(market, newest);
         let result = work(&mut self.instance);
         self.instance.host().unlock_market();
         result
@@ -417,7 +419,7 @@ fn instances(count: u32) -> anyhow::Result<()> {
             SimulatedBrokerConfig { cash: Decimal::from(100_000), commission_rate: Decimal::ZERO, allow_short: false },
             &schemas(),
         );
-        let host = HostState::new(&market.read(), Box::new(broker), limits.clone());
+        let host = HostState::new(market.read().latest(), Box::new(broker), limits.clone());
         let start = Instant::now();
         let instance = component.instantiate("bench", 0, limits.clone(), host).map_err(|f| anyhow!("{}", f.message))?;
         times.push(start.elapsed().as_secs_f64() * 1e6);

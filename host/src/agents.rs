@@ -1,10 +1,15 @@
 //! Runs every session through each decision point, on as many threads as
 //! pay off. Sessions are independent, so how they are spread over threads
 //! changes no record; the market is advanced only while no thread reads it.
+//!
+//! The market advances a block of points at a time (see [`BLOCK_POINTS`]),
+//! and each thread runs its sessions one after another through the whole
+//! block: with hundreds of agents, running each through one point at a time
+//! would evict every agent's memory from the cache before its next point.
 
 use crate::broker::Broker;
 use crate::fmel::writer::{RecordSender, WriterStopped};
-use crate::market::{DecisionPoint, Market};
+use crate::market::{BLOCK_POINTS, DecisionPoint, Market};
 use crate::runtime::AgentComponent;
 use crate::session::{AgentReport, Session, SessionSetup};
 use indicatif::ProgressBar;
@@ -29,8 +34,9 @@ pub struct Agents {
 /// What the threads share for one run.
 struct Shared {
     market: Arc<RwLock<Market>>,
-    /// Every thread meets here twice per decision point: to start it, after
-    /// the market advanced, and to finish it, before the market advances again.
+    /// Every thread meets here twice per block of decision points: to start
+    /// it, after the market advanced, and to finish it, before the market
+    /// advances again.
     /// None for a single thread, which needs no meeting (and a barrier's
     /// wake-up is a system call).
     barrier: Option<Barrier>,
@@ -94,15 +100,28 @@ fn lead(
     progress: &ProgressBar,
 ) -> Result<Vec<(usize, AgentReport)>, WriterStopped> {
     let mut outcome = Ok(());
-    let mut points = std::iter::from_fn(|| incoming.blocking_recv()).flatten();
+    let mut next = 0;
+    let mut chunk = Vec::new().into_iter();
     loop {
-        let point = if shared.failed.load(Ordering::Relaxed) { None } else { points.next() };
-        let bars = point.as_ref().map_or(0, |p| p.bars.len() as u64);
-        match point {
-            Some(point) => shared.market.write().advance(point),
-            None => shared.done.store(true, Ordering::Relaxed),
+        // A block is what has arrived, up to BLOCK_POINTS: it never waits for
+        // more, so a live feed's single points are decided as they come.
+        while chunk.as_slice().is_empty() && !shared.failed.load(Ordering::Relaxed) {
+            match incoming.blocking_recv() {
+                Some(points) => chunk = points.into_iter(),
+                None => break,
+            }
         }
-        if !decide(&mut shard, shared, &mut outcome) {
+        let mut bars = 0;
+        if chunk.as_slice().is_empty() || shared.failed.load(Ordering::Relaxed) {
+            shared.done.store(true, Ordering::Relaxed);
+        } else {
+            let mut market = shared.market.write();
+            for point in chunk.by_ref().take(BLOCK_POINTS) {
+                bars += point.bars.len() as u64;
+                market.advance(point);
+            }
+        }
+        if !decide(&mut shard, shared, &mut next, &mut outcome) {
             break;
         }
         progress.inc(bars);
@@ -112,28 +131,31 @@ fn lead(
 
 /// The other threads: decide their share whenever the leader says go.
 fn follow(mut shard: Vec<(usize, Session)>, shared: &Shared) -> Result<Vec<(usize, AgentReport)>, WriterStopped> {
-    let mut outcome = Ok(());
-    while decide(&mut shard, shared, &mut outcome) {}
+    let (mut outcome, mut next) = (Ok(()), 0);
+    while decide(&mut shard, shared, &mut next, &mut outcome) {}
     finish(shard, outcome)
 }
 
-/// One decision point for a shard, between the two barriers. False when the
-/// run is over. After a writer failure the thread keeps meeting the others
-/// at the barriers, so that nobody waits forever, but does no more work.
-fn decide(shard: &mut [(usize, Session)], shared: &Shared, outcome: &mut Result<(), WriterStopped>) -> bool {
+/// The new block of decision points for a shard, from `next` to the
+/// market's newest, between the two barriers. False when the run is over.
+/// After a writer failure the thread keeps meeting the others at the
+/// barriers, so that nobody waits forever, but does no more work.
+fn decide(shard: &mut [(usize, Session)], shared: &Shared, next: &mut u64, outcome: &mut Result<(), WriterStopped>) -> bool {
     shared.meet();
     if shared.done.load(Ordering::Relaxed) {
         return false;
     }
-    if outcome.is_ok() {
+    let newest = shared.market.read().newest();
+    if let Some(newest) = newest.filter(|newest| *newest >= *next && outcome.is_ok()) {
         for (_, session) in shard.iter_mut() {
-            if let Err(stopped) = session.on_decision() {
+            if let Err(stopped) = session.on_decisions(*next, newest) {
                 shared.failed.store(true, Ordering::Relaxed);
                 *outcome = Err(stopped);
                 break;
             }
         }
     }
+    *next = newest.map_or(0, |newest| newest + 1);
     shared.meet();
     true
 }

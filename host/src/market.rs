@@ -148,60 +148,94 @@ pub struct BeyondHistory {
     pub kept: usize,
 }
 
-/// The latest bar of a feed, as the broker and the log need it.
-#[derive(Clone, Copy, Debug)]
+/// Decision points a reader may trail the newest one by. Agents take the
+/// points a block at a time, each agent through the whole block before the
+/// next one runs: its instance and memory then stay in cache for a block of
+/// points rather than one, which matters once there are hundreds of agents.
+pub const BLOCK_POINTS: usize = 64;
+
+/// A feed's bar at a decision point, as the broker and the log need it.
+#[derive(Clone, Copy, Debug, Default)]
 pub struct CurrentBar {
     pub time: Timestamp,
     pub prices: Ohlc,
     pub hash: DataHash,
 }
 
-pub struct FeedState {
-    pub schema: FeedSchema,
-    /// Bars delivered so far.
-    pub count: u64,
-    /// The decision point of the latest bar.
-    last_decision: Option<u64>,
-    pub current: Option<CurrentBar>,
-    numbers: Vec<Box<[f64]>>,
-    texts: Vec<Box<[Option<Arc<str>>]>>,
+/// A recent bar and the decision point that delivered it.
+#[derive(Clone, Copy, Default)]
+struct Stamp {
+    decision: u64,
+    bar: CurrentBar,
 }
 
+pub struct FeedState {
+    pub schema: FeedSchema,
+    numbers: Vec<Box<[f64]>>,
+    texts: Vec<Box<[Option<Arc<str>>]>>,
+    /// The last [`BLOCK_POINTS`] bars, by bar count.
+    stamps: Box<[Stamp]>,
+}
+
+/// A recent decision point: its time and how many bars each feed had by then.
+struct PointState {
+    time: Timestamp,
+    counts: Box<[u64]>,
+}
+
+/// Every feed's bars so far. Read it through a [`MarketView`], which shows
+/// the market as it was at one of the last [`BLOCK_POINTS`] decision points.
 pub struct Market {
     feeds: Vec<FeedState>,
-    /// Ring capacity: a power of two, at least the history asked for.
-    capacity: usize,
-    decision: Option<u64>,
-    time: Timestamp,
+    /// Bars of history a read may reach back: a power of two, at least the
+    /// history asked for. The same at every point, so a run's reads do not
+    /// depend on how far its agents trail.
+    kept: usize,
+    /// Size of the field rings: the history plus the points a reader may trail.
+    ring: usize,
+    /// The last [`BLOCK_POINTS`] decision points, by index.
+    points: Box<[PointState]>,
+    newest: Option<u64>,
 }
 
 impl Market {
     /// A market with no bars yet that keeps at least `history_bars` bars per feed.
     pub fn new(schemas: Vec<FeedSchema>, history_bars: usize) -> Self {
-        let capacity = history_bars.max(1).next_power_of_two();
+        let kept = history_bars.max(1).next_power_of_two();
+        let ring = (kept + BLOCK_POINTS).next_power_of_two();
+        let points =
+            (0..BLOCK_POINTS).map(|_| PointState { time: Timestamp::default(), counts: vec![0; schemas.len()].into() }).collect();
         let feeds = schemas
             .into_iter()
             .map(|schema| FeedState {
-                numbers: (0..schema.fields.len()).map(|_| vec![f64::NAN; capacity].into()).collect(),
-                texts: (0..schema.text_fields.len()).map(|_| vec![None; capacity].into()).collect(),
+                numbers: (0..schema.fields.len()).map(|_| vec![f64::NAN; ring].into()).collect(),
+                texts: (0..schema.text_fields.len()).map(|_| vec![None; ring].into()).collect(),
+                stamps: vec![Stamp::default(); BLOCK_POINTS].into(),
                 schema,
-                count: 0,
-                last_decision: None,
-                current: None,
             })
             .collect();
-        Self { feeds, capacity, decision: None, time: Timestamp::default() }
+        Self { feeds, kept, ring, points, newest: None }
     }
 
     /// Moves to the next decision point and records its bars.
     pub fn advance(&mut self, point: DecisionPoint) {
-        let decision = self.decision.map_or(0, |d| d + 1);
-        self.decision = Some(decision);
-        self.time = point.time;
-        let mask = self.capacity - 1;
+        let decision = self.newest.map_or(0, |d| d + 1);
+        let (previous, this) = (point_slot(decision.wrapping_sub(1)), point_slot(decision));
+        if decision == 0 {
+            self.points[this].counts.fill(0);
+        } else {
+            let counts = std::mem::take(&mut self.points[previous].counts);
+            self.points[this].counts.copy_from_slice(&counts);
+            self.points[previous].counts = counts;
+        }
+        self.newest = Some(decision);
+        let state = &mut self.points[this];
+        state.time = point.time;
+        let mask = self.ring - 1;
         for bar in point.bars {
             let feed = &mut self.feeds[bar.feed.index()];
-            let slot = feed.count as usize & mask;
+            let count = &mut state.counts[bar.feed.index()];
+            let slot = *count as usize & mask;
             for (i, column) in feed.numbers.iter_mut().enumerate() {
                 column[slot] = bar.numbers.get(i).copied().unwrap_or(f64::NAN);
             }
@@ -209,84 +243,131 @@ impl Market {
             for column in feed.texts.iter_mut() {
                 column[slot] = texts.next().flatten();
             }
-            feed.count += 1;
-            feed.last_decision = Some(decision);
-            feed.current = Some(CurrentBar { time: bar.time, prices: bar.prices, hash: bar.hash });
+            let bar = CurrentBar { time: bar.time, prices: bar.prices, hash: bar.hash };
+            feed.stamps[point_slot(*count)] = Stamp { decision, bar };
+            *count += 1;
         }
     }
 
-    pub fn feeds(&self) -> &[FeedState] {
-        &self.feeds
+    /// The index of the newest decision point; None before the first.
+    pub fn newest(&self) -> Option<u64> {
+        self.newest
     }
 
-    pub fn feed(&self, id: FeedId) -> &FeedState {
-        &self.feeds[id.index()]
+    /// The market as it was at decision point `at`, one of the last
+    /// [`BLOCK_POINTS`]; `None` shows it before the first bar.
+    pub fn view(&self, at: Option<u64>) -> MarketView<'_> {
+        debug_assert!(
+            at.is_none_or(|at| self.newest.is_some_and(|newest| at <= newest && newest - at < BLOCK_POINTS as u64)),
+            "a view within the last {BLOCK_POINTS} points"
+        );
+        MarketView { market: self, at }
+    }
+
+    /// The market at its newest decision point.
+    pub fn latest(&self) -> MarketView<'_> {
+        self.view(self.newest)
+    }
+}
+
+fn point_slot(index: u64) -> usize {
+    index as usize & (BLOCK_POINTS - 1)
+}
+
+/// The market as it was at one decision point: what an agent deciding at
+/// that point may read.
+#[derive(Clone, Copy)]
+pub struct MarketView<'a> {
+    market: &'a Market,
+    at: Option<u64>,
+}
+
+impl<'a> MarketView<'a> {
+    pub fn feeds(&self) -> &'a [FeedState] {
+        &self.market.feeds
+    }
+
+    pub fn feed(&self, id: FeedId) -> &'a FeedState {
+        &self.market.feeds[id.index()]
     }
 
     pub fn feed_by_symbol(&self, symbol: &str) -> Option<FeedId> {
-        self.feeds.iter().position(|f| &*f.schema.symbol == symbol).map(|i| FeedId(i as u32))
+        self.market.feeds.iter().position(|f| &*f.schema.symbol == symbol).map(|i| FeedId(i as u32))
     }
 
-    /// The index of the current decision point; None before the first.
+    /// The index of this decision point; None before the first.
     pub fn decision(&self) -> Option<u64> {
-        self.decision
+        self.at
     }
 
+    /// The time of this decision point.
     pub fn time(&self) -> Timestamp {
-        self.time
+        self.at.map_or_else(Timestamp::default, |at| self.market.points[point_slot(at)].time)
     }
 
-    pub fn history_kept(&self) -> usize {
-        self.capacity
+    /// Bars the feed has delivered by this point, this point's included.
+    #[inline]
+    pub fn count(&self, id: FeedId) -> u64 {
+        self.at.map_or(0, |at| self.market.points[point_slot(at)].counts[id.index()])
     }
 
-    /// Whether the feed's latest bar belongs to the current decision point.
+    fn last_stamp(&self, id: FeedId) -> Option<&'a Stamp> {
+        let count = self.count(id);
+        (count > 0).then(|| &self.market.feeds[id.index()].stamps[point_slot(count - 1)])
+    }
+
+    /// The feed's bar at this point: its newest so far.
+    pub fn current(&self, id: FeedId) -> Option<CurrentBar> {
+        self.last_stamp(id).map(|stamp| stamp.bar)
+    }
+
+    /// Whether the feed's newest bar belongs to this decision point.
     pub fn updated(&self, id: FeedId) -> bool {
-        let feed = self.feed(id);
-        feed.last_decision.is_some() && feed.last_decision == self.decision
+        self.last_stamp(id).is_some_and(|stamp| Some(stamp.decision) == self.at)
     }
 
     /// The ring slot of the bar at `offset`, None when that bar does not exist.
     #[inline]
-    fn slot(&self, feed: &FeedState, offset: i32) -> Result<Option<usize>, BeyondHistory> {
+    fn slot(&self, id: FeedId, offset: i32) -> Result<Option<usize>, BeyondHistory> {
         if offset > 0 {
             return Ok(None);
         }
         let back = offset.unsigned_abs() as u64;
-        if back >= self.capacity as u64 {
-            return Err(BeyondHistory { offset: offset.into(), kept: self.capacity });
+        let kept = self.market.kept;
+        if back >= kept as u64 {
+            return Err(BeyondHistory { offset: offset.into(), kept });
         }
-        if back >= feed.count {
+        let count = self.count(id);
+        if back >= count {
             return Ok(None);
         }
-        Ok(Some((feed.count - 1 - back) as usize & (self.capacity - 1)))
+        Ok(Some((count - 1 - back) as usize & (self.market.ring - 1)))
     }
 
     #[inline]
     pub fn number(&self, id: FeedId, field: usize, offset: i32) -> Result<f64, BeyondHistory> {
-        let feed = self.feed(id);
-        Ok(match self.slot(feed, offset)? {
-            Some(slot) => feed.numbers[field][slot],
+        Ok(match self.slot(id, offset)? {
+            Some(slot) => self.feed(id).numbers[field][slot],
             None => f64::NAN,
         })
     }
 
     pub fn text(&self, id: FeedId, field: usize, offset: i32) -> Result<Option<Arc<str>>, BeyondHistory> {
-        let feed = self.feed(id);
-        Ok(self.slot(feed, offset)?.and_then(|slot| feed.texts[field][slot].clone()))
+        Ok(self.slot(id, offset)?.and_then(|slot| self.feed(id).texts[field][slot].clone()))
     }
 
     /// Appends the last `len` values of a field to `out`, oldest first.
     pub fn window(&self, id: FeedId, field: usize, len: u32, out: &mut Vec<f64>) -> Result<(), BeyondHistory> {
-        if len as usize > self.capacity {
-            return Err(BeyondHistory { offset: 1 - i64::from(len), kept: self.capacity });
+        let (kept, ring) = (self.market.kept, self.market.ring);
+        if len as usize > kept {
+            return Err(BeyondHistory { offset: 1 - i64::from(len), kept });
         }
-        let feed = self.feed(id);
-        let available = feed.count.min(u64::from(len)) as usize;
-        let column = &feed.numbers[field];
-        let end = feed.count as usize & (self.capacity - 1);
-        let start = end.wrapping_sub(available) & (self.capacity - 1);
-        if start + available <= self.capacity {
+        let count = self.count(id);
+        let available = count.min(u64::from(len)) as usize;
+        let column = &self.feed(id).numbers[field];
+        let end = count as usize & (ring - 1);
+        let start = end.wrapping_sub(available) & (ring - 1);
+        if start + available <= ring {
             out.extend_from_slice(&column[start..start + available]);
         } else {
             out.extend_from_slice(&column[start..]);
@@ -322,6 +403,7 @@ mod tests {
     #[test]
     fn reads_by_offset_and_missing_before_data() {
         let m = market_with(&[1.0, 2.0, 3.0], 8);
+        let m = m.latest();
         assert_eq!(m.number(FeedId(0), 3, 0).unwrap(), 3.0);
         assert_eq!(m.number(FeedId(0), 3, -2).unwrap(), 1.0);
         assert!(m.number(FeedId(0), 3, -3).unwrap().is_nan());
@@ -334,6 +416,7 @@ mod tests {
     fn windows_wrap_around_the_ring_and_stop_at_history() {
         let closes: Vec<f64> = (1..=13).map(f64::from).collect();
         let m = market_with(&closes, 8);
+        let m = m.latest();
         let mut out = Vec::new();
         m.window(FeedId(0), 3, 5, &mut out).unwrap();
         assert_eq!(out, [9.0, 10.0, 11.0, 12.0, 13.0]);
@@ -348,7 +431,41 @@ mod tests {
     fn short_history_windows_return_what_exists() {
         let m = market_with(&[1.0, 2.0], 8);
         let mut out = Vec::new();
-        m.window(FeedId(0), 3, 5, &mut out).unwrap();
+        m.latest().window(FeedId(0), 3, 5, &mut out).unwrap();
         assert_eq!(out, [1.0, 2.0]);
+    }
+
+    #[test]
+    fn a_view_shows_the_market_as_it_was_at_its_point() {
+        // Feed B gets a bar every other point; history is short, so the
+        // rings wrap many times over while the views trail by a block.
+        let mut m = Market::new(vec![FeedSchema::new("A", "A"), FeedSchema::new("B", "B")], 4);
+        let total = 3 * BLOCK_POINTS as u64;
+        for t in 0..total {
+            let mut bars = vec![bar(0, t as i64, t as f64)];
+            if t % 2 == 0 {
+                bars.push(bar(1, t as i64, 1000.0 + t as f64));
+            }
+            m.advance(DecisionPoint { time: Timestamp(t as i64), bars });
+        }
+        for at in total - BLOCK_POINTS as u64..total {
+            let v = m.view(Some(at));
+            assert_eq!((v.decision(), v.time()), (Some(at), Timestamp(at as i64)));
+            assert_eq!(v.count(FeedId(0)), at + 1);
+            assert_eq!(v.number(FeedId(0), 3, 0).unwrap(), at as f64);
+            assert_eq!(v.number(FeedId(0), 3, -3).unwrap(), (at - 3) as f64);
+            assert!(v.number(FeedId(0), 3, -4).is_err(), "history is the same at every point");
+            let mut out = Vec::new();
+            v.window(FeedId(0), 3, 4, &mut out).unwrap();
+            assert_eq!(out, [(at - 3) as f64, (at - 2) as f64, (at - 1) as f64, at as f64]);
+            let b_latest = at - at % 2;
+            assert_eq!(v.updated(FeedId(1)), at % 2 == 0);
+            assert_eq!(v.number(FeedId(1), 3, 0).unwrap(), 1000.0 + b_latest as f64);
+            assert_eq!(v.current(FeedId(1)).map(|b| b.time), Some(Timestamp(b_latest as i64)));
+            assert!(v.updated(FeedId(0)));
+        }
+        let before = m.view(None);
+        assert_eq!((before.count(FeedId(0)), before.current(FeedId(0)).is_none()), (0, true));
+        assert!(before.number(FeedId(0), 3, 0).unwrap().is_nan());
     }
 }

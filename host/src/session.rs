@@ -13,7 +13,7 @@ use crate::fmel::{
     SessionMeta, Stage,
 };
 use crate::limits::AgentLimits;
-use crate::market::Market;
+use crate::market::{Market, MarketView};
 use crate::runtime::{AgentComponent, AgentInstance, HostState};
 use crate::time::Timestamp;
 use parking_lot::RwLock;
@@ -72,6 +72,8 @@ pub struct Session {
     events: Vec<OrderEvent>,
     report: AgentReport,
     running: bool,
+    /// The decision point the session is at; none before the first.
+    at: Option<u64>,
 }
 
 /// What a new session needs besides its component.
@@ -94,7 +96,7 @@ impl Session {
         sender: RecordSender,
     ) -> Result<Self, WriterStopped> {
         let meta = Arc::new(SessionMeta::new(setup.index, setup.agent_id.clone(), uuid::Uuid::new_v4().to_string()));
-        let host = HostState::new(&market.read(), broker, setup.limits.clone());
+        let host = HostState::new(market.read().view(None), broker, setup.limits.clone());
         let instance = component.instantiate(&setup.agent_id, setup.seed, setup.limits, host);
         let mut session = Session {
             report: AgentReport {
@@ -115,6 +117,7 @@ impl Session {
             sender,
             events: Vec::new(),
             running: false,
+            at: None,
         };
         session.sender.open(session.meta.clone())?;
         let header = Detail::Header(Box::new(setup.header));
@@ -139,12 +142,24 @@ impl Session {
         Ok(session)
     }
 
-    /// Runs the current decision point of the market.
-    pub fn on_decision(&mut self) -> Result<(), WriterStopped> {
+    /// Runs decision points `from..=to` of the market, the last [`BLOCK_POINTS`] at most.
+    ///
+    /// [`BLOCK_POINTS`]: crate::market::BLOCK_POINTS
+    pub fn on_decisions(&mut self, from: u64, to: u64) -> Result<(), WriterStopped> {
         if !self.running {
             return Ok(());
         }
-        self.with_market(Self::decide)
+        self.with_market(|session| {
+            for at in from..=to {
+                if !session.running {
+                    break;
+                }
+                session.at = Some(at);
+                session.instance.as_mut().expect("running sessions have an instance").host().move_to(at);
+                session.decide()?;
+            }
+            Ok(())
+        })
     }
 
     fn decide(&mut self) -> Result<(), WriterStopped> {
@@ -199,10 +214,10 @@ impl Session {
     }
 
     /// Holds the market read-locked for the agent while `work` runs: once
-    /// per decision point, not once per call.
+    /// per block of decision points, not once per call.
     fn with_market<R>(&mut self, work: impl FnOnce(&mut Self) -> R) -> R {
         if let Some(instance) = self.instance.as_mut() {
-            instance.host().lock_market(self.market.read_arc());
+            instance.host().lock_market(self.market.read_arc(), self.at);
         }
         let result = work(self);
         if let Some(instance) = self.instance.as_mut() {
@@ -310,7 +325,7 @@ impl Session {
                 (record.accesses, record.actions, record.rationale) = host.log.take();
                 record.portfolio = portfolio(host.broker.as_ref());
             }
-            None => (record.decision_point, record.bar_time) = position(&self.market.read()),
+            None => (record.decision_point, record.bar_time) = position(self.market.read().view(self.at)),
         }
         self.report.accesses += record.accesses.len() as u64;
         self.report.over_limits.add(record.over_limits);
@@ -326,7 +341,7 @@ impl Session {
 }
 
 /// The decision point and bar time of a record: 0 and none before the first bar.
-fn position(market: &Market) -> (u64, Option<Timestamp>) {
+fn position(market: MarketView<'_>) -> (u64, Option<Timestamp>) {
     match market.decision() {
         Some(d) => (d, Some(market.time())),
         None => (0, None),

@@ -7,7 +7,7 @@
 
 pub mod simulated;
 
-use crate::market::{FeedId, Market};
+use crate::market::{FeedId, MarketView};
 use crate::time::Timestamp;
 use rust_decimal::Decimal;
 use std::fmt;
@@ -168,7 +168,7 @@ impl BrokerError {
 pub trait Broker: Send {
     /// Works open orders against the bars of the current decision point.
     /// Called once per decision point, before the agent sees the bars.
-    fn on_market(&mut self, market: &Market);
+    fn on_market(&mut self, market: MarketView<'_>);
 
     /// Takes an order. Its fate arrives through [`Broker::drain_events`].
     fn submit(&mut self, order: OrderRequest) -> Result<OrderId, BrokerError>;

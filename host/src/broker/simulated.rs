@@ -15,7 +15,7 @@
 
 use super::{Broker, BrokerError, Fill, OpenOrder, OrderEvent, OrderId, OrderRequest, OrderStatus, OrderType, Positions, Side};
 use crate::decimal::Normal;
-use crate::market::{FeedSchema, Market, Ohlc};
+use crate::market::{FeedId, FeedSchema, MarketView, Ohlc};
 use rust_decimal::Decimal;
 use std::sync::Arc;
 
@@ -184,12 +184,12 @@ fn limit_price(buy: bool, limit: Decimal, bar: &Ohlc) -> Option<Decimal> {
 }
 
 impl Broker for SimulatedBroker {
-    fn on_market(&mut self, market: &Market) {
+    fn on_market(&mut self, market: MarketView<'_>) {
         self.decision = market.decision();
         let mut orders = std::mem::take(&mut self.orders);
         orders.retain_mut(|order| {
             let feed = order.request.feed;
-            let current = market.feed(feed).current;
+            let current = market.current(feed);
             let (true, Some(bar)) = (market.updated(feed) && order.submitted_at < self.decision, current) else {
                 return true;
             };
@@ -210,9 +210,9 @@ impl Broker for SimulatedBroker {
             false
         });
         self.orders = orders;
-        for (i, feed) in market.feeds().iter().enumerate() {
-            if let Some(bar) = feed.current {
-                self.last_close[i] = Some(bar.prices.close);
+        for (i, close) in self.last_close.iter_mut().enumerate() {
+            if let Some(bar) = market.current(FeedId(i as u32)) {
+                *close = Some(bar.prices.close);
             }
         }
         self.pending_cash = self.cash;
@@ -285,7 +285,7 @@ impl Broker for SimulatedBroker {
 mod tests {
     use super::*;
     use crate::broker::TimeInForce;
-    use crate::market::{Bar, DataHash, DecisionPoint, FeedId};
+    use crate::market::{Bar, DataHash, DecisionPoint, FeedId, Market};
     use crate::time::Timestamp;
     use std::str::FromStr;
 
@@ -324,7 +324,7 @@ mod tests {
         fn bar(&mut self, ohlc: [&str; 4]) -> Vec<OrderEvent> {
             self.t += 1;
             self.market.advance(point(self.t, ohlc));
-            self.broker.on_market(&self.market);
+            self.broker.on_market(self.market.latest());
             self.events()
         }
 

@@ -6,7 +6,7 @@ use crate::broker::{self, Broker, BrokerError, OrderId, OrderRequest, OrderType}
 use crate::decimal;
 use crate::fmel::{Access, AccessKind, AccessNames, Accesses, Action, ActionKind, DataHashes, OverLimits};
 use crate::limits::AgentLimits;
-use crate::market::{FeedId, Market};
+use crate::market::{FeedId, Market, MarketView};
 use crate::time::Timestamp;
 use parking_lot::RawRwLock;
 use parking_lot::lock_api::ArcRwLockReadGuard;
@@ -99,8 +99,10 @@ struct Used {
 
 /// The agent's view of the host, kept in its store.
 pub struct HostState {
-    /// The market, read-locked for the duration of each call into the agent.
+    /// The market, read-locked while the session runs the agent.
     market: Option<ArcRwLockReadGuard<RawRwLock, Market>>,
+    /// The decision point the agent is at; none before the first.
+    at: Option<u64>,
     series: Vec<Series>,
     names: Arc<AccessNames>,
     pub log: CallLog,
@@ -115,10 +117,11 @@ fn out_of_range(message: String) -> wasmtime::Error {
 }
 
 impl HostState {
-    pub fn new(market: &Market, broker: Box<dyn Broker>, limits: AgentLimits) -> Self {
+    pub fn new(market: MarketView<'_>, broker: Box<dyn Broker>, limits: AgentLimits) -> Self {
         let names = AccessNames { feeds: market.feeds().iter().map(|f| f.schema.symbol.clone()).collect(), ..Default::default() };
         Self {
             market: None,
+            at: None,
             series: Vec::new(),
             names: Arc::new(names),
             log: CallLog::default(),
@@ -184,23 +187,31 @@ impl HostState {
         Ok(())
     }
 
-    pub fn lock_market(&mut self, guard: ArcRwLockReadGuard<RawRwLock, Market>) {
+    /// Lets the agent read the market, as it was at decision point `at`.
+    pub fn lock_market(&mut self, guard: ArcRwLockReadGuard<RawRwLock, Market>, at: Option<u64>) {
         self.market = Some(guard);
+        self.at = at;
+    }
+
+    /// Moves the agent to another decision point of the locked market.
+    pub fn move_to(&mut self, at: u64) {
+        self.at = Some(at);
     }
 
     pub fn unlock_market(&mut self) {
         self.market = None;
     }
 
-    /// The market; the session holds it locked around every call into the agent.
-    pub fn market(&self) -> &Market {
-        self.market.as_deref().expect("the session locks the market around calls into the agent")
+    /// The market at the agent's decision point; the session holds it
+    /// locked around every call into the agent.
+    pub fn market(&self) -> MarketView<'_> {
+        self.market.as_deref().expect("the session locks the market around calls into the agent").view(self.at)
     }
 
     /// Lets the broker work open orders against the current decision point.
     pub fn work_orders(&mut self) {
         let market = self.market.as_deref().expect("the session locks the market around calls into the agent");
-        self.broker.on_market(market);
+        self.broker.on_market(market.view(self.at));
     }
 
     pub fn names(&self) -> &Arc<AccessNames> {
@@ -218,7 +229,7 @@ impl HostState {
             };
             let feed = self.series[series as usize].feed();
             if !hashes.iter().any(|(f, _)| *f == feed) {
-                hashes.push((feed, market.feed(feed).current.map(|bar| bar.hash)));
+                hashes.push((feed, market.current(feed).map(|bar| bar.hash)));
             }
         }
         hashes
@@ -397,7 +408,7 @@ impl market::Host for HostState {
 
     fn bar_count(&mut self, feed: u32) -> wasmtime::Result<u64> {
         let feed = self.feed_id(feed)?;
-        Ok(self.market().feed(feed).count)
+        Ok(self.market().count(feed))
     }
 
     fn updated(&mut self, feed: u32) -> wasmtime::Result<bool> {
