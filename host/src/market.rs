@@ -171,16 +171,14 @@ struct Stamp {
 
 pub struct FeedState {
     pub schema: FeedSchema,
+    /// Bars delivered by each of the last [`BLOCK_POINTS`] decision points,
+    /// by index. Kept here rather than per point, because a read needs the
+    /// count and the columns of one feed: one fewer pointer to chase.
+    counts: [u64; BLOCK_POINTS],
     numbers: Vec<Box<[f64]>>,
     texts: Vec<Box<[Option<Arc<str>>]>>,
     /// The last [`BLOCK_POINTS`] bars, by bar count.
     stamps: Box<[Stamp]>,
-}
-
-/// A recent decision point: its time and how many bars each feed had by then.
-struct PointState {
-    time: Timestamp,
-    counts: Box<[u64]>,
 }
 
 /// Every feed's bars so far. Read it through a [`MarketView`], which shows
@@ -193,8 +191,8 @@ pub struct Market {
     kept: usize,
     /// Size of the field rings: the history plus the points a reader may trail.
     ring: usize,
-    /// The last [`BLOCK_POINTS`] decision points, by index.
-    points: Box<[PointState]>,
+    /// The times of the last [`BLOCK_POINTS`] decision points, by index.
+    times: [Timestamp; BLOCK_POINTS],
     newest: Option<u64>,
 }
 
@@ -203,38 +201,32 @@ impl Market {
     pub fn new(schemas: Vec<FeedSchema>, history_bars: usize) -> Self {
         let kept = history_bars.max(1).next_power_of_two();
         let ring = (kept + BLOCK_POINTS).next_power_of_two();
-        let points =
-            (0..BLOCK_POINTS).map(|_| PointState { time: Timestamp::default(), counts: vec![0; schemas.len()].into() }).collect();
         let feeds = schemas
             .into_iter()
             .map(|schema| FeedState {
                 numbers: (0..schema.fields.len()).map(|_| vec![f64::NAN; ring].into()).collect(),
                 texts: (0..schema.text_fields.len()).map(|_| vec![None; ring].into()).collect(),
                 stamps: vec![Stamp::default(); BLOCK_POINTS].into(),
+                counts: [0; BLOCK_POINTS],
                 schema,
             })
             .collect();
-        Self { feeds, kept, ring, points, newest: None }
+        Self { feeds, kept, ring, times: [Timestamp::default(); BLOCK_POINTS], newest: None }
     }
 
     /// Moves to the next decision point and records its bars.
     pub fn advance(&mut self, point: DecisionPoint) {
         let decision = self.newest.map_or(0, |d| d + 1);
         let (previous, this) = (point_slot(decision.wrapping_sub(1)), point_slot(decision));
-        if decision == 0 {
-            self.points[this].counts.fill(0);
-        } else {
-            let counts = std::mem::take(&mut self.points[previous].counts);
-            self.points[this].counts.copy_from_slice(&counts);
-            self.points[previous].counts = counts;
+        for feed in &mut self.feeds {
+            feed.counts[this] = if decision == 0 { 0 } else { feed.counts[previous] };
         }
         self.newest = Some(decision);
-        let state = &mut self.points[this];
-        state.time = point.time;
+        self.times[this] = point.time;
         let mask = self.ring - 1;
         for bar in point.bars {
             let feed = &mut self.feeds[bar.feed.index()];
-            let count = &mut state.counts[bar.feed.index()];
+            let count = &mut feed.counts[this];
             let slot = *count as usize & mask;
             for (i, column) in feed.numbers.iter_mut().enumerate() {
                 column[slot] = bar.numbers.get(i).copied().unwrap_or(f64::NAN);
@@ -302,13 +294,18 @@ impl<'a> MarketView<'a> {
 
     /// The time of this decision point.
     pub fn time(&self) -> Timestamp {
-        self.at.map_or_else(Timestamp::default, |at| self.market.points[point_slot(at)].time)
+        self.at.map_or_else(Timestamp::default, |at| self.market.times[point_slot(at)])
     }
 
     /// Bars the feed has delivered by this point, this point's included.
     #[inline]
     pub fn count(&self, id: FeedId) -> u64 {
-        self.at.map_or(0, |at| self.market.points[point_slot(at)].counts[id.index()])
+        self.count_of(self.feed(id))
+    }
+
+    #[inline]
+    fn count_of(&self, feed: &FeedState) -> u64 {
+        self.at.map_or(0, |at| feed.counts[point_slot(at)])
     }
 
     fn last_stamp(&self, id: FeedId) -> Option<&'a Stamp> {
@@ -328,7 +325,7 @@ impl<'a> MarketView<'a> {
 
     /// The ring slot of the bar at `offset`, None when that bar does not exist.
     #[inline]
-    fn slot(&self, id: FeedId, offset: i32) -> Result<Option<usize>, BeyondHistory> {
+    fn slot(&self, feed: &FeedState, offset: i32) -> Result<Option<usize>, BeyondHistory> {
         if offset > 0 {
             return Ok(None);
         }
@@ -337,7 +334,7 @@ impl<'a> MarketView<'a> {
         if back >= kept as u64 {
             return Err(BeyondHistory { offset: offset.into(), kept });
         }
-        let count = self.count(id);
+        let count = self.count_of(feed);
         if back >= count {
             return Ok(None);
         }
@@ -346,14 +343,16 @@ impl<'a> MarketView<'a> {
 
     #[inline]
     pub fn number(&self, id: FeedId, field: usize, offset: i32) -> Result<f64, BeyondHistory> {
-        Ok(match self.slot(id, offset)? {
-            Some(slot) => self.feed(id).numbers[field][slot],
+        let feed = self.feed(id);
+        Ok(match self.slot(feed, offset)? {
+            Some(slot) => feed.numbers[field][slot],
             None => f64::NAN,
         })
     }
 
     pub fn text(&self, id: FeedId, field: usize, offset: i32) -> Result<Option<Arc<str>>, BeyondHistory> {
-        Ok(self.slot(id, offset)?.and_then(|slot| self.feed(id).texts[field][slot].clone()))
+        let feed = self.feed(id);
+        Ok(self.slot(feed, offset)?.and_then(|slot| feed.texts[field][slot].clone()))
     }
 
     /// Appends the last `len` values of a field to `out`, oldest first.
@@ -362,9 +361,10 @@ impl<'a> MarketView<'a> {
         if len as usize > kept {
             return Err(BeyondHistory { offset: 1 - i64::from(len), kept });
         }
-        let count = self.count(id);
+        let feed = self.feed(id);
+        let count = self.count_of(feed);
         let available = count.min(u64::from(len)) as usize;
-        let column = &self.feed(id).numbers[field];
+        let column = &feed.numbers[field];
         let end = count as usize & (ring - 1);
         let start = end.wrapping_sub(available) & (ring - 1);
         if start + available <= ring {
