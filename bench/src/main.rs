@@ -213,8 +213,10 @@ impl Harness {
 
     fn with_market<R>(&mut self, work: impl FnOnce(&mut AgentInstance) -> R) -> R {
         let market = self.market.read_arc();
-        let newest = market.newest();
-        self.instance.host().lock_market(market, newest);
+        if let Some(newest) = market.newest() {
+            self.instance.host().move_to(newest);
+        }
+        self.instance.host().lock_market(market);
         let result = work(&mut self.instance);
         self.instance.host().unlock_market();
         result

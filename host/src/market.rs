@@ -309,8 +309,9 @@ impl<'a> MarketView<'a> {
     }
 
     fn last_stamp(&self, id: FeedId) -> Option<&'a Stamp> {
-        let count = self.count(id);
-        (count > 0).then(|| &self.market.feeds[id.index()].stamps[point_slot(count - 1)])
+        let feed = self.feed(id);
+        let count = self.count_of(feed);
+        (count > 0).then(|| &feed.stamps[point_slot(count - 1)])
     }
 
     /// The feed's bar at this point: its newest so far.

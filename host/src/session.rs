@@ -72,8 +72,6 @@ pub struct Session {
     events: Vec<OrderEvent>,
     report: AgentReport,
     running: bool,
-    /// The decision point the session is at; none before the first.
-    at: Option<u64>,
 }
 
 /// What a new session needs besides its component.
@@ -117,7 +115,6 @@ impl Session {
             sender,
             events: Vec::new(),
             running: false,
-            at: None,
         };
         session.sender.open(session.meta.clone())?;
         let header = Detail::Header(Box::new(setup.header));
@@ -154,7 +151,6 @@ impl Session {
                 if !session.running {
                     break;
                 }
-                session.at = Some(at);
                 session.instance.as_mut().expect("running sessions have an instance").host().move_to(at);
                 session.decide()?;
             }
@@ -217,7 +213,7 @@ impl Session {
     /// per block of decision points, not once per call.
     fn with_market<R>(&mut self, work: impl FnOnce(&mut Self) -> R) -> R {
         if let Some(instance) = self.instance.as_mut() {
-            instance.host().lock_market(self.market.read_arc(), self.at);
+            instance.host().lock_market(self.market.read_arc());
         }
         let result = work(self);
         if let Some(instance) = self.instance.as_mut() {
@@ -325,7 +321,7 @@ impl Session {
                 (record.accesses, record.actions, record.rationale) = host.log.take();
                 record.portfolio = portfolio(host.broker.as_ref());
             }
-            None => (record.decision_point, record.bar_time) = position(self.market.read().view(self.at)),
+            None => (record.decision_point, record.bar_time) = position(self.market.read().latest()),
         }
         self.report.accesses += record.accesses.len() as u64;
         self.report.over_limits.add(record.over_limits);

@@ -101,7 +101,7 @@ struct Used {
 pub struct HostState {
     /// The market, read-locked while the session runs the agent.
     market: Option<ArcRwLockReadGuard<RawRwLock, Market>>,
-    /// The decision point the agent is at; none before the first.
+    /// The decision point the agent is at, kept between locks; none before the first.
     at: Option<u64>,
     series: Vec<Series>,
     names: Arc<AccessNames>,
@@ -187,13 +187,12 @@ impl HostState {
         Ok(())
     }
 
-    /// Lets the agent read the market, as it was at decision point `at`.
-    pub fn lock_market(&mut self, guard: ArcRwLockReadGuard<RawRwLock, Market>, at: Option<u64>) {
+    /// Lets the agent read the market, as it was at the agent's decision point.
+    pub fn lock_market(&mut self, guard: ArcRwLockReadGuard<RawRwLock, Market>) {
         self.market = Some(guard);
-        self.at = at;
     }
 
-    /// Moves the agent to another decision point of the locked market.
+    /// Moves the agent to a later decision point of the market.
     pub fn move_to(&mut self, at: u64) {
         self.at = Some(at);
     }
