@@ -28,7 +28,7 @@ step() { echo "$1" >&2; shift; "$@" | tail -n 1 | tee -a "$figures" >&2; }
 step "micro: field reads, windows, empty on-bar" "$bench" micro
 step "replay: sma-crossover, 2 × 1,000,000 bars" "$bench" replay --data "$work/1m"
 step "replay, once, for its peak memory" "$bench" replay --data "$work/1m" --rounds 1
-step "replay with fuel and with epochs switched off, side by side" "$bench" replay --data "$work/1m" --sandbox-cost --rounds 5
+step "replay with fuel and with epochs switched off, side by side" "$bench" replay --data "$work/1m" --sandbox-cost --rounds 7
 step "replay30: 30 single reads per symbol per bar" "$bench" replay --data "$work/1m" --agent "$reader" --param mode=reads30
 step "instances: 1,000 idle agents" "$bench" instances --count 1000
 step "agents: 1,000 sma-crossover on one feed" "$bench" replay --data "$work/1k" --agents 1000 --rounds 1

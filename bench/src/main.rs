@@ -358,16 +358,21 @@ async fn replay(args: ReplayArgs) -> anyhow::Result<()> {
     } else {
         vec![("default", config.engine.clone())]
     };
-    let mut rates = vec![Vec::new(); engines.len()];
+    // Each round runs every engine once, starting with a different one each
+    // round, so that a switch's cost is read off runs minutes apart at most
+    // and no engine always runs first.
+    let mut rounds_rates = Vec::with_capacity(rounds);
     let mut last = None;
-    for _ in 0..rounds {
-        for (i, (_, engine)) in engines.iter().enumerate() {
-            let report = replay_once(&RunConfig { engine: engine.clone(), ..config.clone() }).await?;
-            rates[i].push((report.bars * u64::from(agents)) as f64 / report.elapsed.as_secs_f64());
+    for round in 0..rounds {
+        let mut rates = vec![0.0; engines.len()];
+        for k in 0..engines.len() {
+            let i = (round + k) % engines.len();
+            let report = replay_once(&RunConfig { engine: engines[i].1.clone(), ..config.clone() }).await?;
+            rates[i] = (report.bars * u64::from(agents)) as f64 / report.elapsed.as_secs_f64();
             last = Some(report);
         }
+        rounds_rates.push(rates);
     }
-    let rates: Vec<f64> = rates.into_iter().map(median).collect();
     let report = last.context("at least one round")?;
     if let Some(fault) = report.faulted().next() {
         anyhow::bail!("agent {} faulted: {:?}", fault.agent_id, fault.fault);
@@ -378,19 +383,19 @@ async fn replay(args: ReplayArgs) -> anyhow::Result<()> {
     }
     let mut json = format!(
         "{{\"bars_per_s\": {:.0}, \"bars\": {}, \"agents\": {agents}, \"fills\": {fills}, \"records\": {}, \"peak_rss_mib\": {:.1}",
-        rates[0],
+        median(rounds_rates.iter().map(|rates| rates[0]).collect()),
         report.bars,
         report.records,
         peak_rss_mib().unwrap_or(f64::NAN)
     );
     if sandbox_cost {
-        // Overhead of a switch: how much slower the replay is with it on.
-        let overhead = |without: f64| (without / rates[0] - 1.0) * 100.0;
-        json.push_str(&format!(
-            ", \"fuel_overhead_pct\": {:.1}, \"epoch_overhead_pct\": {:.1}",
-            overhead(rates[1]),
-            overhead(rates[2])
-        ));
+        // Overhead of a switch: how much slower the replay is with it on,
+        // the median over rounds of each round's own ratio. On a shared
+        // machine whose speed drifts over minutes, ratios of medians taken
+        // over the whole run mostly measure the drift.
+        let overhead =
+            |without: usize| median(rounds_rates.iter().map(|rates| (rates[without] / rates[0] - 1.0) * 100.0).collect());
+        json.push_str(&format!(", \"fuel_overhead_pct\": {:.1}, \"epoch_overhead_pct\": {:.1}", overhead(1), overhead(2)));
     }
     println!("{json}}}");
     Ok(())

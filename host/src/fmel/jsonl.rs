@@ -53,9 +53,9 @@ fn io_error(path: &Path, source: std::io::Error) -> SinkError {
 
 impl DecisionSink for JsonlSink {
     fn write_batch(&mut self, batch: &Batch) -> Result<(), SinkError> {
-        for (session, json) in batch.records() {
+        for (session, lines) in batch.runs() {
             let (path, file) = &mut self.files[session as usize];
-            file.write_all(json).and_then(|()| file.write_all(b"\n")).map_err(|source| io_error(path, source))?;
+            file.write_all(lines).map_err(|source| io_error(path, source))?;
             self.touched[session as usize] = true;
         }
         self.flush_touched()
@@ -63,5 +63,32 @@ impl DecisionSink for JsonlSink {
 
     fn close(&mut self) -> Result<(), SinkError> {
         self.flush_touched()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interleaved_sessions_land_in_their_own_files_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut sink = JsonlSink::create(dir.path(), &["a", "b"], false).unwrap();
+        let mut batch = Batch::default();
+        for (session, json) in [(0, "{\"n\":1}"), (0, "{\"n\":2}"), (1, "{\"n\":3}"), (0, "{\"n\":4}")] {
+            batch.push(session, |out| out.extend_from_slice(json.as_bytes()));
+        }
+        assert_eq!(batch.len(), 4);
+        let runs: Vec<(u32, &[u8])> = batch.runs().collect();
+        assert_eq!(runs, [(0, &b"{\"n\":1}\n{\"n\":2}\n"[..]), (1, b"{\"n\":3}\n"), (0, b"{\"n\":4}\n")]);
+        sink.write_batch(&batch).unwrap();
+        batch.clear();
+        assert!(batch.is_empty() && batch.runs().next().is_none());
+        batch.push(1, |out| out.extend_from_slice(b"{\"n\":5}"));
+        sink.write_batch(&batch).unwrap();
+        sink.close().unwrap();
+        let read = |id: &str| std::fs::read_to_string(dir.path().join(format!("{id}.jsonl"))).unwrap();
+        assert_eq!(read("a"), "{\"n\":1}\n{\"n\":2}\n{\"n\":4}\n");
+        assert_eq!(read("b"), "{\"n\":3}\n{\"n\":5}\n");
     }
 }

@@ -221,36 +221,47 @@ pub enum SinkError {
     Refused(String),
 }
 
-/// Encoded records handed to a sink: JSON objects without newlines.
+/// Encoded records handed to a sink: one JSON object per line, each line
+/// ending in a newline, gathered into runs of one session's consecutive
+/// records so that a sink writes a run at once rather than line by line.
 #[derive(Default)]
 pub struct Batch {
     data: Vec<u8>,
-    records: Vec<(u32, std::ops::Range<usize>)>,
+    runs: Vec<(u32, std::ops::Range<usize>)>,
+    len: usize,
 }
 
 impl Batch {
     pub fn push(&mut self, session: u32, encode: impl FnOnce(&mut Vec<u8>)) {
         let start = self.data.len();
         encode(&mut self.data);
-        self.records.push((session, start..self.data.len()));
+        self.data.push(b'\n');
+        let end = self.data.len();
+        match self.runs.last_mut() {
+            Some((last, run)) if *last == session => run.end = end,
+            _ => self.runs.push((session, start..end)),
+        }
+        self.len += 1;
     }
 
-    /// (session index, JSON) pairs in the order they were written.
-    pub fn records(&self) -> impl Iterator<Item = (u32, &[u8])> {
-        self.records.iter().map(|(s, r)| (*s, &self.data[r.clone()]))
+    /// (session index, lines) pairs in the order they were written.
+    pub fn runs(&self) -> impl Iterator<Item = (u32, &[u8])> {
+        self.runs.iter().map(|(s, r)| (*s, &self.data[r.clone()]))
     }
 
+    /// How many records.
     pub fn len(&self) -> usize {
-        self.records.len()
+        self.len
     }
 
     pub fn is_empty(&self) -> bool {
-        self.records.is_empty()
+        self.len == 0
     }
 
     pub fn clear(&mut self) {
         self.data.clear();
-        self.records.clear();
+        self.runs.clear();
+        self.len = 0;
     }
 }
 
