@@ -31,7 +31,7 @@ step "replay, once, for its peak memory" "$bench" replay --data "$work/1m" --rou
 step "replay with fuel and with epochs switched off, side by side" "$bench" replay --data "$work/1m" --sandbox-cost --rounds 7
 step "replay30: 30 single reads per symbol per bar" "$bench" replay --data "$work/1m" --agent "$reader" --param mode=reads30
 step "instances: 1,000 idle agents" "$bench" instances --count 1000
-step "agents: 1,000 sma-crossover on one feed" "$bench" replay --data "$work/1k" --agents 1000 --rounds 1
+step "agents: 1,000 sma-crossover on one feed" "$bench" replay --data "$work/1k" --agents 1000 --rounds 3
 step "fmel: the writer alone" "$bench" fmel
 step "cutoff: a looping agent" "$bench" cutoff
 step "trading-host on the peer's data, 2 × 200,000 bars, once" \

@@ -67,7 +67,10 @@ impl SimulatedBroker {
             cash: config.cash,
             pending_cash: config.cash,
             config,
-            symbols: feeds.iter().map(|f| f.symbol.clone()).collect(),
+            // Copies, not clones of the feeds' names: every record carries
+            // the positions' symbols, and a name shared by every agent's
+            // broker would have its count bounce between the agent threads.
+            symbols: feeds.iter().map(|f| Arc::from(&*f.symbol)).collect(),
             positions: vec![Decimal::ZERO; n],
             pending_positions: vec![Decimal::ZERO; n],
             traded: vec![false; n],
