@@ -323,7 +323,7 @@ impl Session {
             }
             None => (record.decision_point, record.bar_time) = position(self.market.read().latest()),
         }
-        self.report.accesses += record.accesses.len() as u64;
+        self.report.accesses += record.accesses.iter().map(|a| u64::from(a.reads())).sum::<u64>();
         self.report.over_limits.add(record.over_limits);
         for action in &record.actions {
             match (&action.kind, action.order_id, &action.error) {

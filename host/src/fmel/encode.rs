@@ -403,7 +403,7 @@ fn data_accessed(names: &AccessNames, r: &DecisionRecord, json: &mut Json) {
         }
         json.close(']');
         json.key("access_patterns").open(b'[');
-        let mine: SmallVec<[Access; 32]> = mine().copied().collect();
+        let mine: SmallVec<[Access; 32]> = mine().flat_map(|a| a.expand()).collect();
         let mut i = 0;
         while i < mine.len() {
             let Access { seq, kind } = mine[i];
@@ -443,13 +443,13 @@ fn data_accessed(names: &AccessNames, r: &DecisionRecord, json: &mut Json) {
 /// direction. Returns its length and the step.
 fn run(accesses: &[Access]) -> (usize, i64) {
     let first = accesses[0];
-    let AccessKind::Number { series, offset } = first.kind else {
+    let AccessKind::Number { series, offset, .. } = first.kind else {
         return (1, 0);
     };
     let follows = |n: usize, step: i64| {
         accesses.get(n).is_some_and(|a| {
             a.seq == first.seq + n as u32
-                && matches!(a.kind, AccessKind::Number { series: s, offset: o }
+                && matches!(a.kind, AccessKind::Number { series: s, offset: o, .. }
                     if s == series && i64::from(o) == i64::from(offset) + step * n as i64)
         })
     };

@@ -56,19 +56,29 @@ impl SessionMeta {
     }
 }
 
-/// One read made by the agent, in 16 bytes.
+/// One read made by the agent, or consecutive reads of one series folded
+/// into one entry, in 16 bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Access {
-    /// Order within the decision point, shared with actions.
+    /// Order within the decision point, shared with actions; a folded
+    /// entry's reads have the sequence numbers from this one on.
     pub seq: u32,
     pub kind: AccessKind,
 }
 
+const _: () = assert!(std::mem::size_of::<Access>() == 16);
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AccessKind {
+    /// `reads` reads in a row, the first at `offset` and each `step` bars
+    /// from the one before: `close[0]` … `close[-29]` is one entry, and so
+    /// is the same value read again and again. An agent reading a history
+    /// value by value then logs a few entries per decision, not hundreds.
     Number {
         series: u32,
         offset: i32,
+        reads: u16,
+        step: i8,
     },
     Window {
         series: u32,
@@ -84,6 +94,57 @@ pub enum AccessKind {
     Position {
         symbol: u32,
     },
+}
+
+impl Access {
+    /// A single read of a number.
+    pub fn number(seq: u32, series: u32, offset: i32) -> Self {
+        Self { seq, kind: AccessKind::Number { series, offset, reads: 1, step: 0 } }
+    }
+
+    /// How many reads the entry stands for.
+    pub fn reads(&self) -> u32 {
+        match self.kind {
+            AccessKind::Number { reads, .. } => u32::from(reads),
+            _ => 1,
+        }
+    }
+
+    /// Folds the read `next` into this entry when it continues it: the
+    /// next sequence number, the same series and, for the third read on,
+    /// the same step. Returns whether it did.
+    pub fn fold(&mut self, next: Access) -> bool {
+        let (AccessKind::Number { series, offset, reads, step }, AccessKind::Number { series: s, offset: o, .. }) =
+            (&mut self.kind, next.kind)
+        else {
+            return false;
+        };
+        if *series != s || self.seq.wrapping_add(u32::from(*reads)) != next.seq || *reads == u16::MAX {
+            return false;
+        }
+        let gap = i64::from(o) - i64::from(*offset);
+        if *reads == 1 && (-1..=1).contains(&gap) {
+            *step = gap as i8;
+        } else if gap != i64::from(*step) * i64::from(*reads) {
+            return false;
+        }
+        *reads += 1;
+        true
+    }
+
+    /// The single reads behind the entry, in order.
+    pub fn expand(self) -> impl Iterator<Item = Access> {
+        let (series, offset, step) = match self.kind {
+            AccessKind::Number { series, offset, step, .. } => (series, offset, step),
+            _ => (0, 0, 0),
+        };
+        (0..self.reads()).map(move |i| match self.kind {
+            AccessKind::Number { .. } => {
+                Access::number(self.seq + i, series, (i64::from(offset) + i64::from(step) * i64::from(i)) as i32)
+            }
+            kind => Access { seq: self.seq, kind },
+        })
+    }
 }
 
 /// Names behind the ids in [`Access`]; grows when the agent interns more.
@@ -272,4 +333,83 @@ pub trait DecisionSink: Send {
 
     /// Called once, after the last batch.
     fn close(&mut self) -> Result<(), SinkError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Logs `reads` the way the host does: each new read folds into the
+    /// last entry when it can.
+    fn log(reads: &[Access]) -> Vec<Access> {
+        let mut entries: Vec<Access> = Vec::new();
+        for &read in reads {
+            if !entries.last_mut().is_some_and(|last| last.fold(read)) {
+                entries.push(read);
+            }
+        }
+        entries
+    }
+
+    fn expand(entries: &[Access]) -> Vec<Access> {
+        entries.iter().flat_map(|a| a.expand()).collect()
+    }
+
+    #[test]
+    fn a_history_read_value_by_value_is_one_entry() {
+        let reads: Vec<Access> = (0..30).map(|i| Access::number(i, 7, -(i as i32))).collect();
+        let entries = log(&reads);
+        assert_eq!(entries, [Access { seq: 0, kind: AccessKind::Number { series: 7, offset: 0, reads: 30, step: -1 } }]);
+        assert_eq!(entries[0].reads(), 30);
+        assert_eq!(expand(&entries), reads);
+    }
+
+    #[test]
+    fn folding_stops_at_a_gap_another_series_a_new_step_or_the_count_limit() {
+        let reads = [
+            Access::number(0, 1, 0),
+            Access::number(1, 1, 0),
+            Access::number(2, 1, -1), // the step was 0
+            Access::number(4, 1, -2), // seq 3 was an order
+            Access::number(5, 2, -3), // another series
+            Access { seq: 6, kind: AccessKind::Cash },
+            Access::number(7, 2, -4), // not after the cash read
+        ];
+        let entries = log(&reads);
+        assert_eq!(entries.iter().map(Access::reads).collect::<Vec<_>>(), [2, 1, 1, 1, 1, 1]);
+        assert_eq!(expand(&entries), reads);
+
+        let same: Vec<Access> = (0..=u32::from(u16::MAX)).map(|i| Access::number(i, 0, 0)).collect();
+        let entries = log(&same);
+        assert_eq!(entries.iter().map(Access::reads).collect::<Vec<_>>(), [u32::from(u16::MAX), 1]);
+        assert_eq!(expand(&entries), same);
+    }
+
+    #[test]
+    fn any_reads_expand_back_to_exactly_themselves() {
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = |n: u64| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state % n
+        };
+        for _ in 0..2_000 {
+            let mut reads = Vec::new();
+            let mut seq = 0u32;
+            let mut offset = 0i32;
+            for _ in 0..next(60) {
+                seq += 1 + u32::from(next(8) == 0);
+                offset += next(5) as i32 - 2;
+                reads.push(match next(10) {
+                    0 => Access { seq, kind: AccessKind::Window { series: next(2) as u32, len: 30 } },
+                    1 => Access { seq, kind: AccessKind::Text { series: next(2) as u32, offset } },
+                    _ => Access::number(seq, next(2) as u32, offset),
+                });
+            }
+            let entries = log(&reads);
+            assert!(entries.len() <= reads.len());
+            assert_eq!(expand(&entries), reads);
+        }
+    }
 }
