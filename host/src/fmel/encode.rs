@@ -80,6 +80,20 @@ pub fn encode(session: &SessionMeta, names: &AccessNames, r: &DecisionRecord, ou
     json.close('}');
 }
 
+/// The two lowercase hex digits of every byte: a record carries two
+/// hashes, and a table lookup per byte is about twice as fast as a digit
+/// at a time.
+static HEX_PAIRS: [[u8; 2]; 256] = {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut pairs = [[0; 2]; 256];
+    let mut i = 0;
+    while i < 256 {
+        pairs[i] = [DIGITS[i >> 4], DIGITS[i & 15]];
+        i += 1;
+    }
+    pairs
+};
+
 /// Writes JSON into a buffer, keeping track of commas.
 struct Json<'a> {
     out: &'a mut Vec<u8>,
@@ -158,8 +172,9 @@ impl<'a> Json<'a> {
 
     fn hash(&mut self, hash: &DataHash) -> &mut Self {
         let mut hex = [0u8; 64];
-        // 32 bytes always fit 64 hex digits.
-        let _ = hex::encode_to_slice(hash.0, &mut hex);
+        for (digits, byte) in hex.chunks_exact_mut(2).zip(hash.0) {
+            digits.copy_from_slice(&HEX_PAIRS[usize::from(byte)]);
+        }
         self.out.push(b'"');
         self.out.extend_from_slice(&hex);
         self.out.push(b'"');
@@ -461,4 +476,20 @@ fn run(accesses: &[Access]) -> (usize, i64) {
         n += 1;
     }
     (n, step)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_hash_is_written_as_quoted_lowercase_hex() {
+        // Eight hashes hold every byte value once.
+        for k in 0..8u8 {
+            let hash = DataHash(std::array::from_fn(|i| k * 32 + i as u8));
+            let mut out = Vec::new();
+            Json { out: &mut out, first: true }.hash(&hash);
+            assert_eq!(out, format!("\"{}\"", hex::encode(hash.0)).into_bytes());
+        }
+    }
 }
