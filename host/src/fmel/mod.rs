@@ -134,15 +134,11 @@ impl Access {
 
     /// The single reads behind the entry, in order.
     pub fn expand(self) -> impl Iterator<Item = Access> {
-        let (series, offset, step) = match self.kind {
-            AccessKind::Number { series, offset, step, .. } => (series, offset, step),
-            _ => (0, 0, 0),
-        };
         (0..self.reads()).map(move |i| match self.kind {
-            AccessKind::Number { .. } => {
+            AccessKind::Number { series, offset, step, .. } => {
                 Access::number(self.seq + i, series, (i64::from(offset) + i64::from(step) * i64::from(i)) as i32)
             }
-            kind => Access { seq: self.seq, kind },
+            _ => self,
         })
     }
 }
