@@ -28,6 +28,9 @@ pub struct ReplayFeed {
     skipped: u64,
     /// Scratch space for the lines read ahead.
     raw: String,
+    /// An error met while looking past the point being gathered: it is
+    /// returned once that point, whose rows are all good, is delivered.
+    failed: Option<FeedError>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -157,6 +160,7 @@ impl ReplayFeed {
             skip_bad_rows,
             skipped: 0,
             raw: String::new(),
+            failed: None,
         };
         let mut owner: HashMap<Arc<str>, String> = HashMap::new();
         let scans = scan_all(&files, skip_bad_rows);
@@ -457,6 +461,9 @@ impl MarketFeed for ReplayFeed {
     }
 
     async fn next(&mut self) -> Result<Option<DecisionPoint>, FeedError> {
+        if let Some(error) = self.failed.take() {
+            return Err(error);
+        }
         for i in 0..self.sources.len() {
             self.refill(i)?;
         }
@@ -467,7 +474,9 @@ impl MarketFeed for ReplayFeed {
         for i in 0..self.sources.len() {
             while self.sources[i].pending.as_ref().is_some_and(|b| b.time == time) {
                 bars.extend(self.sources[i].pending.take());
-                self.refill(i)?;
+                if let Err(error) = self.refill(i) {
+                    self.failed.get_or_insert(error);
+                }
             }
         }
         // Files in feed order are the common case: no moves then.
@@ -542,8 +551,7 @@ mod tests {
                 Err(e) => break e.to_string(),
             }
         };
-        // The row just before it waits as the file's pending row, for the merge.
-        assert_eq!(delivered, HASH_BATCH + 2, "the rows before the bad one are delivered first");
+        assert_eq!(delivered, HASH_BATCH + 3, "every row before the bad one is delivered first");
         assert_eq!(err, format!("{}:{}: close: not a number: \"oops\"", path.display(), HASH_BATCH + 5));
     }
 
