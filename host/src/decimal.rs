@@ -16,8 +16,8 @@ pub fn from_f64(x: f64) -> Option<Decimal> {
 }
 
 /// The closest `f64` to `d`, for reporting back to a guest: what parsing
-/// its text gives. (`rust_decimal`'s own conversion is an ulp off for about
-/// one decimal in twenty.)
+/// its text gives. (`rust_decimal`'s own conversion is an ulp off for some
+/// decimals: 4.8% of the test's, spread over scales 0 to 25.)
 pub fn to_f64(d: Decimal) -> f64 {
     exact_f64(d).unwrap_or_else(|| d.to_string().parse().unwrap_or(f64::NAN))
 }
