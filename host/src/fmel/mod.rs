@@ -96,10 +96,26 @@ pub enum AccessKind {
     },
 }
 
+impl AccessKind {
+    /// A single read of a number.
+    pub fn number(series: u32, offset: i32) -> Self {
+        AccessKind::Number { series, offset, reads: 1, step: 0 }
+    }
+}
+
 impl Access {
     /// A single read of a number.
     pub fn number(seq: u32, series: u32, offset: i32) -> Self {
-        Self { seq, kind: AccessKind::Number { series, offset, reads: 1, step: 0 } }
+        Self { seq, kind: AccessKind::number(series, offset) }
+    }
+
+    /// Appends the read to `log`, folded into the last entry when it
+    /// continues it.
+    #[inline]
+    pub fn log_into(self, log: &mut Vec<Access>) {
+        if !log.last_mut().is_some_and(|last| last.fold(self)) {
+            log.push(self);
+        }
     }
 
     /// How many reads the entry stands for.
@@ -335,15 +351,10 @@ pub trait DecisionSink: Send {
 mod tests {
     use super::*;
 
-    /// Logs `reads` the way the host does: each new read folds into the
-    /// last entry when it can.
+    /// Logs `reads` the way the host does.
     fn log(reads: &[Access]) -> Vec<Access> {
-        let mut entries: Vec<Access> = Vec::new();
-        for &read in reads {
-            if !entries.last_mut().is_some_and(|last| last.fold(read)) {
-                entries.push(read);
-            }
-        }
+        let mut entries = Vec::new();
+        reads.iter().for_each(|read| read.log_into(&mut entries));
         entries
     }
 

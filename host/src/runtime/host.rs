@@ -84,10 +84,7 @@ impl CallLog {
 
     #[inline]
     fn access(&mut self, kind: AccessKind) {
-        let access = Access { seq: self.next_seq(), kind };
-        if !self.accesses.last_mut().is_some_and(|last| last.fold(access)) {
-            self.accesses.push(access);
-        }
+        Access { seq: self.next_seq(), kind }.log_into(&mut self.accesses);
     }
 }
 
@@ -370,7 +367,7 @@ impl market::Host for HostState {
     #[inline]
     fn read(&mut self, series: u32, offset: i32) -> wasmtime::Result<f64> {
         let target = self.resolve(series)?;
-        self.access(AccessKind::Number { series, offset, reads: 1, step: 0 })?;
+        self.access(AccessKind::number(series, offset))?;
         match target {
             Series::Number { feed, field } => self.market().number(feed, field, offset).map_err(|e| out_of_range(e.to_string())),
             Series::Text { .. } | Series::Absent { .. } => Ok(f64::NAN),
