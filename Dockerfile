@@ -2,10 +2,10 @@
 #   docker build -t trading-host .
 #   docker run --rm -v "$PWD/fmel:/fmel" trading-host run \
 #     --agent /agents/sma-crossover.wasm --data /data/ohlcv --fmel-dir /fmel
-FROM rust:1.95-bookworm AS build
+FROM rust:1.97-bookworm AS build
 WORKDIR /src
 COPY . .
-RUN rustup target add wasm32-wasip2 \
+RUN rustup toolchain install \
  && cargo build --locked --profile production -p trading-host \
  && cargo build --locked --release --target wasm32-wasip2 \
       --manifest-path example-agents/Cargo.toml --target-dir target/agents \

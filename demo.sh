@@ -6,10 +6,9 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-if ! rustup target list --installed | grep -qx wasm32-wasip2; then
-  echo "demo: installing the wasm32-wasip2 target" >&2
-  rustup target add wasm32-wasip2
-fi
+# The toolchain, its components and the wasm32-wasip2 target that
+# rust-toolchain.toml pins; rustup installs whatever is missing.
+rustup toolchain install
 target="${CARGO_TARGET_DIR:-target}"
 cargo build --release --locked --target wasm32-wasip2 \
   --manifest-path example-agents/Cargo.toml --target-dir "$target/agents"
