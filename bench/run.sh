@@ -25,25 +25,28 @@ done
 
 figures="$work/figures.jsonl"
 step() { echo "$1" >&2; shift; "$@" | tail -n 1 | tee -a "$figures" >&2; }
+# The peer runs right after the replays it is compared with: the machine's
+# speed drifts over minutes, and a ratio is only as good as its two runs'
+# nearness in time.
 step "micro: field reads, windows, empty on-bar" "$bench" micro
 step "replay: sma-crossover, 2 × 1,000,000 bars" "$bench" replay --data "$work/1m"
-step "replay, once, for its peak memory" "$bench" replay --data "$work/1m" --rounds 1
-step "replay with fuel and with epochs switched off, side by side" "$bench" replay --data "$work/1m" --sandbox-cost --rounds 7
 step "replay30: 30 single reads per symbol per bar" "$bench" replay --data "$work/1m" --agent "$reader" --param mode=reads30
-step "instances: 1,000 idle agents" "$bench" instances --count 1000
-step "agents: 1,000 sma-crossover on one feed" "$bench" replay --data "$work/1k" --agents 1000 --rounds 3
-step "fmel: the writer alone" "$bench" fmel
-step "cutoff: a looping agent" "$bench" cutoff
 step "trading-host on the peer's data, 2 × 200,000 bars, once" \
   "$bench" replay --data "$work/200k" --rounds 1 --summary-json "$work/host200k.json"
 echo "backtrader: 2 × 200,000 bars, plain and tracked" >&2
 bash bench/vs-backtrader/run.sh "$work/200k" > "$work/bt.json"
+step "replay, once, for its peak memory" "$bench" replay --data "$work/1m" --rounds 1
+step "replay with fuel and with epochs switched off, side by side" "$bench" replay --data "$work/1m" --sandbox-cost --rounds 7
+step "instances: 1,000 idle agents" "$bench" instances --count 1000
+step "agents: 1,000 sma-crossover on one feed" "$bench" replay --data "$work/1k" --agents 1000 --rounds 3
+step "fmel: the writer alone" "$bench" fmel
+step "cutoff: a looping agent" "$bench" cutoff
 
 python3 - "$work" <<'PY' >> "$figures"
 import json, sys
 work = sys.argv[1]
 lines = [json.loads(l) for l in open(f"{work}/figures.jsonl")]
-replay, once, sandbox, replay30, agents, peer_run = lines[1], lines[2], lines[3], lines[4], lines[6], lines[9]
+replay, replay30, peer_run, once, sandbox, agents = lines[1], lines[2], lines[3], lines[4], lines[5], lines[7]
 bt = json.load(open(f"{work}/bt.json"))
 host = json.load(open(f"{work}/host200k.json"))["agents"]["a0"]["fills"]
 keys = ["symbol", "side", "qty", "price", "bar_time", "commission"]
