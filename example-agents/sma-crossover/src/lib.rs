@@ -23,7 +23,7 @@ impl Agent for SmaCrossover {
         if fast == 0 || slow <= fast {
             return Err(format!("need 0 < fast < slow, got fast={fast} slow={slow}"));
         }
-        if !(size > 0.0) {
+        if size.is_nan() || size <= 0.0 {
             return Err(format!("size must be positive, got {size}"));
         }
         Ok(SmaCrossover {
