@@ -375,9 +375,10 @@ impl Source {
             }
         }
         // Each line goes with an empty prefix cut from the line itself, not
-        // `&[]`: the crate's AVX-512 kernel compares prefixes with a masked
-        // load, and at an empty slice's dangling address that load takes a
-        // microcode assist that more than doubles the cost of a line.
+        // `&[]`: the crate compares a batch's prefixes with `memcmp`, whose
+        // AVX-512 form loads under a mask, and at an empty slice's dangling
+        // address that load takes a microcode assist that more than doubles
+        // the cost of a line.
         let lines: SmallVec<[tape_sha256::Message<'_>; HASH_BATCH]> = rows
             .iter()
             .map(|(_, range)| {
