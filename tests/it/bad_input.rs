@@ -61,14 +61,10 @@ async fn a_malformed_csv_row_names_file_and_line_unless_skipped() {
     let args = ["--agent", &sma_arg, "--data", csv.to_str().unwrap(), "--fmel-dir", stopped.to_str().unwrap()];
     let err = format!("{:#}", run(&args).await.expect_err("the run must fail"));
     assert!(err.ends_with("BAD.csv:3: high: not a number: \"x\""), "{err}");
-    let log = std::fs::read_to_string(stopped.join("sma.jsonl")).unwrap();
-    let stages: Vec<(String, Option<String>)> = log
-        .lines()
-        .skip(1)
-        .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap())
-        .map(|r| (r["stage"].as_str().unwrap().to_owned(), r["bar_time"].as_str().map(str::to_owned)))
-        .collect();
-    let bar = |stage: &str| (stage.to_owned(), Some("2024-01-01T00:00:00Z".to_owned()));
+    let records = records(&stopped, "sma");
+    let stages: Vec<(&str, Option<&str>)> =
+        records.iter().skip(1).map(|r| (r["stage"].as_str().unwrap(), r["bar_time"].as_str())).collect();
+    let bar = |stage| (stage, Some("2024-01-01T00:00:00Z"));
     assert_eq!(stages, [bar("NEXT"), bar("STOP")], "the good bar before the bad row is decided on");
 
     let fmel = fmel_arg(&dir);
