@@ -244,10 +244,50 @@ fn runtime(engine: &EngineConfig, agents: u32) -> anyhow::Result<Runtime> {
     Runtime::new(&EngineConfig { cache_dir: EngineConfig::default_cache_dir(), ..engine.clone() }, agents)
 }
 
+/// The cheapest import of a field read's shape, `(u32, s32) -> f64`, on the
+/// agents' engine: a component whose only import the host answers with
+/// nothing but arithmetic. Field reads cost this plus the host's own work.
+struct ImportFloor {
+    store: wasmtime::Store<()>,
+    run: wasmtime::component::TypedFunc<(u32,), (f64,)>,
+}
+
+impl ImportFloor {
+    fn new(runtime: &Runtime) -> anyhow::Result<Self> {
+        let path = built_agent("bench_floor");
+        require(&path)?;
+        let engine = runtime.engine();
+        let component = wasmtime::component::Component::from_file(engine, &path)?;
+        let mut linker = wasmtime::component::Linker::new(engine);
+        linker
+            .instance("bench:floor/market")?
+            .func_wrap("read", |_, (series, offset): (u32, i32)| Ok((f64::from(series) + f64::from(offset),)))?;
+        let mut store = wasmtime::Store::new(engine, ());
+        // The agents' engine meters fuel and checks epochs; so does the floor.
+        let defaults = EngineConfig::default();
+        if defaults.fuel {
+            store.set_fuel(u64::MAX)?;
+        }
+        if defaults.epoch_deadlines {
+            store.set_epoch_deadline(u64::MAX / 2);
+        }
+        let instance = linker.instantiate(&mut store, &component)?;
+        let run = instance.get_typed_func(&mut store, "run")?;
+        Ok(Self { store, run })
+    }
+
+    fn timed(&mut self, calls: u32) -> anyhow::Result<Duration> {
+        let start = Instant::now();
+        std::hint::black_box(self.run.call(&mut self.store, (calls,))?);
+        Ok(start.elapsed())
+    }
+}
+
 fn micro(rounds: usize) -> anyhow::Result<()> {
     let agent = built_agent("bench_reader");
     require(&agent)?;
-    let runtime = runtime(&EngineConfig::default(), 4)?;
+    // Four agents and the import floor's component.
+    let runtime = runtime(&EngineConfig::default(), 5)?;
     let limits = AgentLimits { reads_per_decision: 2_000_000, ..AgentLimits::default() };
     let component = runtime.load(&agent, &limits)?;
     let warm = |h: &mut Harness| {
@@ -259,12 +299,15 @@ fn micro(rounds: usize) -> anyhow::Result<()> {
     const READS: u32 = 1_000_000;
     let mut reads = Harness::new(&component, &[("mode", "reads"), ("n", &READS.to_string())], limits.clone())?;
     warm(&mut reads);
-    let (mut logged, mut unlogged) = (Vec::new(), Vec::new());
-    for round in 0..rounds * 2 {
-        let logging = round % 2 == 0;
-        reads.instance.host().set_logging(logging);
-        let ns = reads.timed_on_bar()?.as_nanos() as f64 / f64::from(READS);
-        if logging { logged.push(ns) } else { unlogged.push(ns) }
+    let mut floor = ImportFloor::new(&runtime)?;
+    // Round by round, side by side: the machine's speed drifts.
+    let (mut logged, mut unlogged, mut bare) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        for (logging, figures) in [(true, &mut logged), (false, &mut unlogged)] {
+            reads.instance.host().set_logging(logging);
+            figures.push(reads.timed_on_bar()?.as_nanos() as f64 / f64::from(READS));
+        }
+        bare.push(floor.timed(READS)?.as_nanos() as f64 / f64::from(READS));
     }
 
     const WINDOWS: u32 = 100_000;
@@ -290,9 +333,10 @@ fn micro(rounds: usize) -> anyhow::Result<()> {
         floor.push(ns);
     }
     println!(
-        "{{\"field_read_ns\": {:.1}, \"field_read_unlogged_ns\": {:.1}, \"window_value_ns\": {:.2}, \"on_bar_floor_ns\": {:.1}}}",
+        "{{\"field_read_ns\": {:.1}, \"field_read_unlogged_ns\": {:.1}, \"import_floor_ns\": {:.1}, \"window_value_ns\": {:.2}, \"on_bar_floor_ns\": {:.1}}}",
         median(logged),
         median(unlogged),
+        median(bare),
         median(window_value),
         median(floor)
     );

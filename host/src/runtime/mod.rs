@@ -120,6 +120,11 @@ impl Runtime {
         Ok(Self { ticker, cache, engine, linker, config: settings.clone() })
     }
 
+    /// The engine agents run on, for measuring it against other components.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
     /// Reads, compiles and checks a component against the `agent` world,
     /// and checks it against an agent's limits.
     pub fn load(&self, path: &Path, limits: &AgentLimits) -> Result<AgentComponent, LoadError> {
