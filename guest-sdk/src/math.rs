@@ -4,7 +4,7 @@
 /// backtrader's SMA is `fsum(window) / n`, and a naive running sum differs
 /// in the last bit often enough to flip a crossover.
 pub fn fsum(values: &[f64]) -> f64 {
-    narrow_sum(values).or_else(|| aligned_sum(values)).unwrap_or_else(|| shewchuk_sum(values))
+    binade_sum(values).or_else(|| narrow_sum(values)).or_else(|| aligned_sum(values)).unwrap_or_else(|| shewchuk_sum(values))
 }
 
 /// Integers of 64 bits hold the exact sum when the count's bits and the
@@ -17,6 +17,35 @@ const IMPLICIT: u64 = 1 << 52;
 
 fn exponent(v: f64) -> i32 {
     ((v.to_bits() >> 52) & 0x7ff) as i32
+}
+
+/// The exact sum in one pass when every value has the first one's sign and
+/// binade, as a window of prices mostly does: the mantissas, implicit bits
+/// added back, then sum as integers without shifting. Up to 2^10 of them,
+/// each below 2^53, fit in 64 bits. `None` otherwise.
+fn binade_sum(values: &[f64]) -> Option<f64> {
+    let top = values.first()?.to_bits() >> 52;
+    let binade = (top & 0x7ff) as i32;
+    if binade == 0 || binade == 0x7ff || values.len() > 1 << 10 {
+        return None;
+    }
+    let (mut sum, mut differs) = (0u64, 0u64);
+    let mut add = |v: f64| {
+        let bits = v.to_bits();
+        differs |= (bits >> 52) ^ top;
+        sum += bits & MANTISSA;
+    };
+    // Four values per iteration, for the same reason as in `narrow_sum`.
+    let mut chunks = values.chunks_exact(4);
+    for chunk in &mut chunks {
+        chunk.iter().for_each(|v| add(*v));
+    }
+    chunks.remainder().iter().for_each(|v| add(*v));
+    if differs != 0 {
+        return None;
+    }
+    let magnitude = scaled((sum + IMPLICIT * values.len() as u64) as f64, binade)?;
+    Some(if top >> 11 == 1 { -magnitude } else { magnitude })
 }
 
 /// The exact sum in one pass, when every value lies within a few binades of
@@ -240,6 +269,12 @@ mod tests {
         // Signs and zeros in the one-pass path; a subnormal sends it to the fallbacks.
         assert_eq!(narrow_sum(&[-1.5, 2.0, 0.0, -0.0, 1.25]), Some(1.75));
         assert_eq!(narrow_sum(&[1.0, 5e-324]), None);
+        // One sign and one binade, or not this path.
+        assert_eq!(binade_sum(&[-1.5, -1.25, -1.75]), Some(-4.5));
+        assert_eq!(binade_sum(&[1.5, -1.5]), None);
+        assert_eq!(binade_sum(&[1.5, 2.5]), None);
+        assert_eq!(binade_sum(&[1.5, 0.0]), None);
+        assert_eq!(binade_sum(&[f64::INFINITY]), None);
         assert_eq!(fsum(&[1.0, 5e-324, -1.0]), 5e-324);
     }
 
@@ -274,6 +309,8 @@ mod tests {
             assert_eq!(fsum(&values).to_bits(), shewchuk_sum(&values).to_bits(), "{values:?}");
             if round % 5 == 4 && n <= 32 {
                 assert!(narrow_sum(&values).is_some(), "a window of prices takes the one-pass path: {values:?}");
+                // Prices from 90 to 110 lie in the binade [64, 128).
+                assert!(binade_sum(&values).is_some(), "a window of prices takes the integer path: {values:?}");
             }
         }
     }
