@@ -31,6 +31,8 @@ pub struct ReplayFeed {
     /// An error met while looking past the point being gathered: it is
     /// returned once that point, whose rows are all good, is delivered.
     failed: Option<FeedError>,
+    /// Each feed's last bar time, by feed id, to refuse a second bar at it.
+    last_by_feed: Vec<Option<Timestamp>>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -72,8 +74,6 @@ struct Source {
     read_error: Option<FeedError>,
     pending: Option<Bar>,
     last_time: Option<Timestamp>,
-    /// The last bar time of each feed from this file, to catch duplicates.
-    last_by_feed: HashMap<FeedId, Timestamp>,
 }
 
 /// Lines of a file without their endings, blank lines skipped.
@@ -166,6 +166,7 @@ impl ReplayFeed {
             skipped: 0,
             raw: String::new(),
             failed: None,
+            last_by_feed: Vec::new(),
         };
         let mut owner: HashMap<Arc<str>, String> = HashMap::new();
         let scans = scan_all(&files, skip_bad_rows);
@@ -197,12 +198,12 @@ impl ReplayFeed {
                 read_error: None,
                 pending: None,
                 last_time: None,
-                last_by_feed: HashMap::new(),
             });
         }
         if feed.schemas.is_empty() {
             return Err(FeedError::Invalid("the data files hold no bars".into()));
         }
+        feed.last_by_feed = vec![None; feed.schemas.len()];
         Ok(feed)
     }
 
@@ -232,7 +233,7 @@ impl ReplayFeed {
                     format!("timestamp {} is before the previous row's {last}; rows must be in time order", bar.time),
                 ));
             }
-            if source.last_by_feed.insert(bar.feed, bar.time) == Some(bar.time) {
+            if self.last_by_feed[bar.feed.index()].replace(bar.time) == Some(bar.time) {
                 let symbol = &self.schemas[bar.feed.index()].symbol;
                 return Err(bad_row(&source.path, number, format!("a second bar for {symbol} at {}", bar.time)));
             }
