@@ -129,6 +129,7 @@ impl Access {
     /// Folds the read `next` into this entry when it continues it: the
     /// next sequence number, the same series and, for the third read on,
     /// the same step. Returns whether it did.
+    #[inline]
     pub fn fold(&mut self, next: Access) -> bool {
         let (AccessKind::Number { series, offset, reads, step }, AccessKind::Number { series: s, offset: o, .. }) =
             (&mut self.kind, next.kind)

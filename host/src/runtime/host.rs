@@ -148,14 +148,20 @@ impl HostState {
     #[inline]
     fn access(&mut self, kind: AccessKind) -> wasmtime::Result<()> {
         if self.used.reads >= self.limits.reads_per_decision {
-            let limit = self.limits.reads_per_decision;
-            return Err(fault("limit", format!("more than {limit} reads in one decision point (reads_per_decision)")));
+            return Err(self.too_many_reads());
         }
         self.used.reads += 1;
         if self.logging {
             self.log.access(kind);
         }
         Ok(())
+    }
+
+    // Out of line, so that the fast path of every read stays small enough to inline.
+    #[cold]
+    fn too_many_reads(&self) -> wasmtime::Error {
+        let limit = self.limits.reads_per_decision;
+        fault("limit", format!("more than {limit} reads in one decision point (reads_per_decision)"))
     }
 
     /// Counts an order request or cancel against its bound.
