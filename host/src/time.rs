@@ -65,33 +65,32 @@ impl Timestamp {
         let (seconds, nanos) = (self.0 / 1_000_000_000, self.0 % 1_000_000_000);
         let (year, month, day) = civil_from_days(seconds / 86_400);
         let second_of_day = seconds % 86_400;
-        push_digits(out, year, 4);
-        out.push(b'-');
-        push_digits(out, month, 2);
-        out.push(b'-');
-        push_digits(out, day, 2);
-        out.push(b'T');
-        push_digits(out, second_of_day / 3600, 2);
-        out.push(b':');
-        push_digits(out, second_of_day / 60 % 60, 2);
-        out.push(b':');
-        push_digits(out, second_of_day % 60, 2);
-        if nanos != 0 {
-            out.push(b'.');
-            push_digits(out, nanos, 9);
+        // Filled in place and appended once: a push per character was most
+        // of the cost.
+        let mut text = *b"0000-00-00T00:00:00.000000000Z";
+        put_digits(&mut text[0..4], year);
+        put_digits(&mut text[5..7], month);
+        put_digits(&mut text[8..10], day);
+        put_digits(&mut text[11..13], second_of_day / 3600);
+        put_digits(&mut text[14..16], second_of_day / 60 % 60);
+        put_digits(&mut text[17..19], second_of_day % 60);
+        if nanos == 0 {
+            text[19] = b'Z';
+            out.extend_from_slice(&text[..20]);
+        } else {
+            put_digits(&mut text[20..29], nanos);
+            out.extend_from_slice(&text);
         }
-        out.push(b'Z');
     }
 }
 
-/// Appends the last `width` decimal digits of `n`, zero-padded.
-fn push_digits(out: &mut Vec<u8>, mut n: i64, width: usize) {
-    let mut buf = [b'0'; 9];
-    for slot in buf[..width].iter_mut().rev() {
+/// Writes the last `slots.len()` decimal digits of `n`, zero-padded.
+#[inline]
+fn put_digits(slots: &mut [u8], mut n: i64) {
+    for slot in slots.iter_mut().rev() {
         *slot = b'0' + (n % 10) as u8;
         n /= 10;
     }
-    out.extend_from_slice(&buf[..width]);
 }
 
 /// (year, month, day) of a count of days since 1970-01-01, for days ≥ 0

@@ -9,6 +9,9 @@ use serde::{Serialize, Serializer};
 use smallvec::SmallVec;
 use std::fmt;
 
+/// About the size of a decision record with a few reads and positions.
+const RECORD_BYTES: usize = 1024;
+
 /// Appends the record's JSON (one line, no newline) to `out`.
 ///
 /// The parts every record has are written by hand: the writer encodes a
@@ -16,6 +19,9 @@ use std::fmt;
 /// its largest cost. The rare parts (actions, orders, the header) go
 /// through serde.
 pub fn encode(session: &SessionMeta, names: &AccessNames, r: &DecisionRecord, out: &mut Vec<u8>) {
+    // Room for a usual record up front, so that the many small appends
+    // below seldom find the buffer full.
+    out.reserve(RECORD_BYTES);
     out.extend_from_slice(&session.json_prefix);
     let mut json = Json { out, first: false };
     json.number(r.decision_point);
@@ -101,16 +107,19 @@ struct Json<'a> {
 }
 
 impl<'a> Json<'a> {
+    #[inline]
     fn open(&mut self, bracket: u8) {
         self.out.push(bracket);
         self.first = true;
     }
 
+    #[inline]
     fn close(&mut self, bracket: char) {
         self.out.push(bracket as u8);
         self.first = false;
     }
 
+    #[inline]
     fn comma(&mut self) {
         if !std::mem::replace(&mut self.first, false) {
             self.out.push(b',');
@@ -118,6 +127,7 @@ impl<'a> Json<'a> {
     }
 
     /// A key; keys are plain ASCII, so they need no escaping.
+    #[inline]
     fn key(&mut self, key: &str) -> &mut Self {
         self.comma();
         self.out.push(b'"');
@@ -134,6 +144,7 @@ impl<'a> Json<'a> {
         self
     }
 
+    #[inline]
     fn raw(&mut self, text: &str) -> &mut Self {
         self.out.extend_from_slice(text.as_bytes());
         self
@@ -156,6 +167,7 @@ impl<'a> Json<'a> {
         self
     }
 
+    #[inline]
     fn decimal(&mut self, d: rust_decimal::Decimal) -> &mut Self {
         self.out.push(b'"');
         crate::decimal::write_normal(d, self.out);
@@ -163,6 +175,7 @@ impl<'a> Json<'a> {
         self
     }
 
+    #[inline]
     fn time(&mut self, t: Timestamp) -> &mut Self {
         self.out.push(b'"');
         t.write_rfc3339(self.out);
