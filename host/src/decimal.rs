@@ -29,10 +29,10 @@ pub fn parse(text: &str) -> Option<Decimal> {
 }
 
 /// The usual price of a data file, `-?digits(.digits)?` with at most 18
-/// digits and not zero, read into an integer and a scale: the replay parses
-/// four prices a bar, and this is several times faster than `from_str`,
-/// which gives the same decimal, trailing zeros and all. None for anything
-/// else, which `from_str` then reads.
+/// digits and not zero, read into an integer and a scale, giving what
+/// `from_str` gives, trailing zeros and all. The replay parses four prices a
+/// bar; this takes about 13% fewer instructions than `from_str` for them
+/// (callgrind). None for anything else, which `from_str` then reads.
 fn parse_plain(text: &str) -> Option<Decimal> {
     let (negative, body) = match text.as_bytes() {
         [b'-', rest @ ..] => (true, rest),
