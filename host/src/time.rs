@@ -62,9 +62,12 @@ impl Timestamp {
             let _ = write!(out, "{self}");
             return;
         }
-        let (seconds, nanos) = (self.0 / 1_000_000_000, self.0 % 1_000_000_000);
+        // Non-negative from here, so unsigned: dividing by ten is then a
+        // multiply and a shift, with no sign fix-up.
+        let (seconds, nanos) = (self.0 / 1_000_000_000, (self.0 % 1_000_000_000) as u32);
         let (year, month, day) = civil_from_days(seconds / 86_400);
-        let second_of_day = seconds % 86_400;
+        let (year, month, day) = (year as u32, month as u32, day as u32);
+        let second_of_day = (seconds % 86_400) as u32;
         // Filled in place and appended once: a push per character was most
         // of the cost.
         let mut text = *b"0000-00-00T00:00:00.000000000Z";
@@ -86,7 +89,7 @@ impl Timestamp {
 
 /// Writes the last `slots.len()` decimal digits of `n`, zero-padded.
 #[inline]
-fn put_digits(slots: &mut [u8], mut n: i64) {
+fn put_digits(slots: &mut [u8], mut n: u32) {
     for slot in slots.iter_mut().rev() {
         *slot = b'0' + (n % 10) as u8;
         n /= 10;
