@@ -253,7 +253,7 @@ struct ImportFloor {
 }
 
 impl ImportFloor {
-    fn new(runtime: &Runtime) -> anyhow::Result<Self> {
+    fn new(runtime: &Runtime, settings: &EngineConfig) -> anyhow::Result<Self> {
         let path = built_agent("bench_floor");
         require(&path)?;
         let engine = runtime.engine();
@@ -263,12 +263,11 @@ impl ImportFloor {
             .instance("bench:floor/market")?
             .func_wrap("read", |_, (series, offset): (u32, i32)| Ok((f64::from(series) + f64::from(offset),)))?;
         let mut store = wasmtime::Store::new(engine, ());
-        // The agents' engine meters fuel and checks epochs; so does the floor.
-        let defaults = EngineConfig::default();
-        if defaults.fuel {
+        // Where the agents' engine meters fuel and checks epochs, so does the floor.
+        if settings.fuel {
             store.set_fuel(u64::MAX)?;
         }
-        if defaults.epoch_deadlines {
+        if settings.epoch_deadlines {
             store.set_epoch_deadline(u64::MAX / 2);
         }
         let instance = linker.instantiate(&mut store, &component)?;
@@ -287,7 +286,8 @@ fn micro(rounds: usize) -> anyhow::Result<()> {
     let agent = built_agent("bench_reader");
     require(&agent)?;
     // Four agents and the import floor's component.
-    let runtime = runtime(&EngineConfig::default(), 5)?;
+    let settings = EngineConfig::default();
+    let runtime = runtime(&settings, 5)?;
     let limits = AgentLimits { reads_per_decision: 2_000_000, ..AgentLimits::default() };
     let component = runtime.load(&agent, &limits)?;
     let warm = |h: &mut Harness| {
@@ -299,7 +299,7 @@ fn micro(rounds: usize) -> anyhow::Result<()> {
     const READS: u32 = 1_000_000;
     let mut reads = Harness::new(&component, &[("mode", "reads"), ("n", &READS.to_string())], limits.clone())?;
     warm(&mut reads);
-    let mut floor = ImportFloor::new(&runtime)?;
+    let mut import_floor = ImportFloor::new(&runtime, &settings)?;
     // Round by round, side by side: the machine's speed drifts.
     let (mut logged, mut unlogged, mut bare) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..rounds {
@@ -307,7 +307,7 @@ fn micro(rounds: usize) -> anyhow::Result<()> {
             reads.instance.host().set_logging(logging);
             figures.push(reads.timed_on_bar()?.as_nanos() as f64 / f64::from(READS));
         }
-        bare.push(floor.timed(READS)?.as_nanos() as f64 / f64::from(READS));
+        bare.push(import_floor.timed(READS)?.as_nanos() as f64 / f64::from(READS));
     }
 
     const WINDOWS: u32 = 100_000;
