@@ -29,6 +29,10 @@ pub struct Agents {
     pub accounts: Vec<Box<dyn Broker>>,
     pub sender: RecordSender,
     pub progress: ProgressBar,
+    /// Set on shutdown: the agents stop before their next block, and the
+    /// points the feed read ahead are not decided. A lead of thousands of
+    /// points would otherwise keep a thousand agents busy for a minute.
+    pub stop: Arc<AtomicBool>,
 }
 
 /// What the threads share for one run.
@@ -42,6 +46,7 @@ struct Shared {
     barrier: Option<Barrier>,
     done: AtomicBool,
     failed: AtomicBool,
+    stop: Arc<AtomicBool>,
 }
 
 impl Agents {
@@ -63,6 +68,7 @@ impl Agents {
             barrier: (threads > 1).then(|| Barrier::new(threads)),
             done: AtomicBool::new(false),
             failed: AtomicBool::new(false),
+            stop: self.stop,
         };
         let runtime = tokio::runtime::Handle::try_current().ok();
         let mut shards = shards.into_iter();
@@ -112,7 +118,7 @@ fn lead(
             }
         }
         let mut bars = 0;
-        if chunk.as_slice().is_empty() || shared.failed.load(Ordering::Relaxed) {
+        if chunk.as_slice().is_empty() || shared.failed.load(Ordering::Relaxed) || shared.stop.load(Ordering::Relaxed) {
             shared.done.store(true, Ordering::Relaxed);
         } else {
             let mut market = shared.market.write();
@@ -176,4 +182,52 @@ fn finish(shard: Vec<(usize, Session)>, outcome: Result<(), WriterStopped>) -> R
         reports.push((i, session.into_report()));
     }
     Ok(reports)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fmel::jsonl::JsonlSink;
+    use crate::fmel::writer::{BatchPolicy, FmelWriter};
+    use crate::market::{Bar, DataHash, FeedId, FeedSchema, Ohlc};
+    use crate::time::Timestamp;
+
+    /// Runs no sessions over `points` decision points of one bar, already
+    /// sent, and returns the newest point the market reached and its bars.
+    fn market_after_run(points: i64, stop: bool) -> (Option<u64>, u64) {
+        let dir = tempfile::tempdir().unwrap();
+        let writer = FmelWriter::spawn(Box::new(JsonlSink::create(dir.path(), &[], false).unwrap()), BatchPolicy::default());
+        let market = Arc::new(RwLock::new(Market::new(vec![FeedSchema::new("s", "S")], 10)));
+        let (chunks, incoming) = tokio::sync::mpsc::channel(1);
+        let bar = |t| Bar {
+            feed: FeedId(0),
+            time: Timestamp(t),
+            numbers: smallvec::smallvec![1.0; 5],
+            texts: vec![],
+            prices: Ohlc::default(),
+            hash: DataHash::default(),
+        };
+        let chunk = (0..points).map(|t| DecisionPoint { time: Timestamp(t), bars: vec![bar(t)] }).collect();
+        chunks.try_send(chunk).unwrap();
+        drop(chunks);
+        let agents = Agents {
+            market: market.clone(),
+            setups: vec![],
+            components: vec![],
+            accounts: vec![],
+            sender: writer.sender(),
+            progress: ProgressBar::hidden(),
+            stop: Arc::new(AtomicBool::new(stop)),
+        };
+        agents.run(incoming).unwrap();
+        writer.finish().unwrap();
+        let market = market.read();
+        (market.newest(), market.bars())
+    }
+
+    #[test]
+    fn the_agents_decide_every_point_sent_unless_stopped() {
+        assert_eq!(market_after_run(100, false), (Some(99), 100));
+        assert_eq!(market_after_run(100, true), (None, 0));
+    }
 }

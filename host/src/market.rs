@@ -241,6 +241,11 @@ impl Market {
         }
     }
 
+    /// Bars delivered so far, over every feed.
+    pub fn bars(&self) -> u64 {
+        self.newest.map_or(0, |d| self.feeds.iter().map(|f| f.counts[point_slot(d)]).sum())
+    }
+
     /// The index of the newest decision point; None before the first.
     pub fn newest(&self) -> Option<u64> {
         self.newest

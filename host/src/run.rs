@@ -17,6 +17,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// Why a run could not start or finish. Agent faults are not errors: they
@@ -38,7 +39,8 @@ pub enum RunError {
 #[derive(Debug)]
 pub struct RunReport {
     pub agents: Vec<AgentReport>,
-    /// Symbol-bars replayed.
+    /// Symbol-bars the agents saw; after an interrupt, the feed had read
+    /// a few more.
     pub bars: u64,
     pub decision_points: u64,
     pub elapsed: Duration,
@@ -104,23 +106,27 @@ pub async fn run(config: &RunConfig, runtime: &Runtime, shutdown: impl Future<Ou
     // Agents run on a blocking thread: their calls are CPU-bound, and WASI's
     // synchronous host calls must not run inside an async task.
     let (chunks, incoming) = tokio::sync::mpsc::channel::<Vec<DecisionPoint>>(READ_AHEAD);
+    let stop = Arc::new(AtomicBool::new(false));
+    let market = Arc::new(RwLock::new(Market::new(schemas.clone(), config.history_bars)));
     let agents = Agents {
-        market: Arc::new(RwLock::new(Market::new(schemas.clone(), config.history_bars))),
+        market: market.clone(),
         accounts: setups.iter().map(|_| config.broker.account(&schemas)).collect(),
         setups,
         components,
         sender: writer.sender(),
         progress: progress_bar(feed.expected_bars()),
+        stop: stop.clone(),
     };
     let agents = tokio::task::spawn_blocking(move || agents.run(incoming));
 
-    let (mut bars, mut decision_points, mut interrupted, mut feed_error) = (0u64, 0u64, false, None);
+    let (mut read_points, mut interrupted, mut feed_error) = (0u64, false, None);
     let (mut chunk, mut chunk_bars) = (Vec::new(), 0);
     tokio::pin!(shutdown);
     loop {
         let point = tokio::select! {
             () = &mut shutdown => {
                 interrupted = true;
+                stop.store(true, Ordering::Relaxed);
                 break;
             }
             point = feed.next() => point,
@@ -133,8 +139,7 @@ pub async fn run(config: &RunConfig, runtime: &Runtime, shutdown: impl Future<Ou
                 break;
             }
         };
-        bars += point.bars.len() as u64;
-        decision_points += 1;
+        read_points += 1;
         chunk_bars += point.bars.len();
         chunk.push(point);
         if chunk_bars >= CHUNK_BARS || !feed.is_ready() {
@@ -150,7 +155,7 @@ pub async fn run(config: &RunConfig, runtime: &Runtime, shutdown: impl Future<Ou
     }
     drop(chunks);
     if interrupted {
-        tracing::warn!("interrupted after {decision_points} decision points; stopping the agents");
+        tracing::warn!("interrupted after reading {read_points} decision points; the agents stop after their current block");
     }
     let agents = match agents.await {
         Ok(Ok(agents)) => agents,
@@ -158,6 +163,10 @@ pub async fn run(config: &RunConfig, runtime: &Runtime, shutdown: impl Future<Ou
         Err(e) => return Err(RunError::Runtime(format!("the agent thread failed: {e}"))),
     };
     let records = writer.finish()?;
+    let (bars, decision_points) = {
+        let market = market.read();
+        (market.bars(), market.newest().map_or(0, |newest| newest + 1))
+    };
     if let Some(e) = feed_error {
         return Err(e.into());
     }
