@@ -60,9 +60,10 @@ impl RunReport {
 /// Bars sent to the agents at once, when the feed has them ready: a chunk
 /// ends at the first decision point that reaches this many. Once the feed
 /// is ahead, it sleeps until the agents take a chunk, so the chunk sets how
-/// often it wakes; at 64 decision points a chunk, those wake-ups (one per
-/// 200 µs of a single agent's work) often landed on the agent's core and
-/// pre-empted it, and a replay took 5-13% longer than with 512.
+/// often it wakes. With chunks of 64 decision points, those wake-ups (one
+/// per 200 µs of a single agent's work) often landed on the agent's core
+/// and pre-empted it: a replay of two symbols took 5-13% longer than with
+/// this size (512 of its points).
 const CHUNK_BARS: usize = 1024;
 /// Chunks the feed may read ahead of the agents. Counted in bars, the lead
 /// costs the same memory however many symbols a decision point has.
@@ -149,7 +150,7 @@ pub async fn run(config: &RunConfig, runtime: &Runtime, shutdown: impl Future<Ou
             }
         }
     }
-    if !chunk.is_empty() {
+    if !chunk.is_empty() && !interrupted {
         // Whatever the agent threads did with it, their result says.
         let _ = chunks.send(chunk).await;
     }
