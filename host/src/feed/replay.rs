@@ -70,9 +70,12 @@ struct Source {
     /// Rows read ahead, parsed, by line number; a row that does not parse
     /// keeps its error until its turn comes.
     ahead: VecDeque<(u64, Result<Bar, String>)>,
+    /// Whether the front of `ahead` is the next bar, checked against the
+    /// rows before it. It waits there rather than in a field of its own:
+    /// a bar is 200 bytes, and each move is a copy.
+    front_checked: bool,
     /// A read error met while reading ahead, reported after the rows before it.
     read_error: Option<FeedError>,
-    pending: Option<Bar>,
     last_time: Option<Timestamp>,
 }
 
@@ -196,7 +199,7 @@ impl ReplayFeed {
                 rows,
                 ahead: VecDeque::with_capacity(HASH_BATCH),
                 read_error: None,
-                pending: None,
+                front_checked: false,
                 last_time: None,
             });
         }
@@ -207,24 +210,30 @@ impl ReplayFeed {
         Ok(feed)
     }
 
-    /// Fills a source's pending row: the next row that parses, or an error.
+    /// Brings a source's next bar to the front of its rows read ahead, the
+    /// next row that parses, or returns an error.
     fn refill(&mut self, index: usize) -> Result<(), FeedError> {
         let source = &mut self.sources[index];
-        while source.pending.is_none() {
+        while !source.front_checked {
             if source.ahead.is_empty() {
                 source.read_ahead(&self.schemas, &mut self.raw);
             }
-            let Some((number, parsed)) = source.ahead.pop_front() else {
+            let Some((number, parsed)) = source.ahead.front_mut() else {
                 return source.read_error.take().map_or(Ok(()), Err);
             };
+            let number = *number;
             let bar = match parsed {
-                Ok(bar) => bar,
-                Err(message) if self.skip_bad_rows => {
+                Ok(bar) => &*bar,
+                Err(message) => {
+                    let message = std::mem::take(message);
+                    source.ahead.pop_front();
+                    if !self.skip_bad_rows {
+                        return Err(bad_row(&source.path, number, message));
+                    }
                     tracing::warn!(file = %source.path, line = number, "skipped bad row: {message}");
                     self.skipped += 1;
                     continue;
                 }
-                Err(message) => return Err(bad_row(&source.path, number, message)),
             };
             if let Some(last) = source.last_time.filter(|last| bar.time < *last) {
                 return Err(bad_row(
@@ -238,7 +247,7 @@ impl ReplayFeed {
                 return Err(bad_row(&source.path, number, format!("a second bar for {symbol} at {}", bar.time)));
             }
             source.last_time = Some(bar.time);
-            source.pending = Some(bar);
+            source.front_checked = true;
         }
         Ok(())
     }
@@ -359,6 +368,22 @@ impl Rows {
 }
 
 impl Source {
+    /// The next bar, once `ReplayFeed::refill` has checked it.
+    fn pending(&self) -> Option<&Bar> {
+        match self.ahead.front() {
+            Some((_, Ok(bar))) if self.front_checked => Some(bar),
+            _ => None,
+        }
+    }
+
+    /// Takes the next bar, once `ReplayFeed::refill` has checked it.
+    fn take_pending(&mut self) -> Option<Bar> {
+        if !std::mem::replace(&mut self.front_checked, false) {
+            return None;
+        }
+        self.ahead.pop_front().and_then(|(_, parsed)| parsed.ok())
+    }
+
     /// Reads up to `HASH_BATCH` rows, hashes their lines in one batch and
     /// parses them. `raw` is scratch space for the lines.
     fn read_ahead(&mut self, schemas: &[FeedSchema], raw: &mut String) {
@@ -484,13 +509,13 @@ impl MarketFeed for ReplayFeed {
         for i in 0..self.sources.len() {
             self.refill(i)?;
         }
-        let Some(time) = self.sources.iter().filter_map(|s| s.pending.as_ref().map(|b| b.time)).min() else {
+        let Some(time) = self.sources.iter().filter_map(|s| s.pending().map(|b| b.time)).min() else {
             return Ok(None);
         };
         let mut bars = Vec::new();
         for i in 0..self.sources.len() {
-            while self.sources[i].pending.as_ref().is_some_and(|b| b.time == time) {
-                bars.extend(self.sources[i].pending.take());
+            while self.sources[i].pending().is_some_and(|b| b.time == time) {
+                bars.extend(self.sources[i].take_pending());
                 if let Err(error) = self.refill(i) {
                     self.failed.get_or_insert(error);
                 }
