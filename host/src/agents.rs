@@ -189,7 +189,8 @@ mod tests {
     use super::*;
     use crate::fmel::jsonl::JsonlSink;
     use crate::fmel::writer::{BatchPolicy, FmelWriter};
-    use crate::market::{Bar, DataHash, FeedId, FeedSchema, Ohlc};
+    use crate::market::FeedSchema;
+    use crate::testing::bar;
     use crate::time::Timestamp;
 
     /// Runs no sessions over `points` decision points of one bar, already
@@ -199,15 +200,7 @@ mod tests {
         let writer = FmelWriter::spawn(Box::new(JsonlSink::create(dir.path(), &[], false).unwrap()), BatchPolicy::default());
         let market = Arc::new(RwLock::new(Market::new(vec![FeedSchema::new("s", "S")], 10)));
         let (chunks, incoming) = tokio::sync::mpsc::channel(1);
-        let bar = |t| Bar {
-            feed: FeedId(0),
-            time: Timestamp(t),
-            numbers: smallvec::smallvec![1.0; 5],
-            texts: vec![],
-            prices: Ohlc::default(),
-            hash: DataHash::default(),
-        };
-        let chunk = (0..points).map(|t| DecisionPoint { time: Timestamp(t), bars: vec![bar(t)] }).collect();
+        let chunk = (0..points).map(|t| DecisionPoint { time: Timestamp(t), bars: vec![bar(0, t, 1.0)] }).collect();
         chunks.try_send(chunk).unwrap();
         drop(chunks);
         let agents = Agents {

@@ -386,17 +386,7 @@ impl<'a> MarketView<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn bar(feed: u32, t: i64, close: f64) -> Bar {
-        Bar {
-            feed: FeedId(feed),
-            time: Timestamp(t),
-            numbers: smallvec::smallvec![close, close, close, close, 1.0],
-            texts: vec![],
-            prices: Ohlc::default(),
-            hash: DataHash::default(),
-        }
-    }
+    use crate::testing::bar;
 
     fn market_with(closes: &[f64], history: usize) -> Market {
         let mut m = Market::new(vec![FeedSchema::new("A", "A"), FeedSchema::new("B", "B")], history);
