@@ -309,6 +309,25 @@ impl<'a> MarketView<'a> {
     }
 
     #[inline]
+    /// This decision point's index into per-point arrays such as the bar
+    /// counts of [`Self::raw_column`]; none before the first point.
+    pub fn point_slot(&self) -> Option<usize> {
+        self.at.map(point_slot)
+    }
+
+    /// Bars of history a read may reach back, and the size of the field rings.
+    pub fn history(&self) -> (usize, usize) {
+        (self.market.kept, self.market.ring)
+    }
+
+    /// The addresses of a numeric field's ring and of its feed's bar counts
+    /// by point, for the agents' builtin read path (`runtime::fast_read`).
+    /// They hold while the market is read-locked.
+    pub fn raw_column(&self, id: FeedId, field: usize) -> (u64, u64) {
+        let feed = self.feed(id);
+        (feed.numbers[field].as_ptr() as u64, feed.counts.as_ptr() as u64)
+    }
+
     fn count_of(&self, feed: &FeedState) -> u64 {
         self.at.map_or(0, |at| feed.counts[point_slot(at)])
     }

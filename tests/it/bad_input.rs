@@ -51,6 +51,18 @@ async fn imports_outside_wasi_and_trading_agent_are_refused_by_name() {
 }
 
 #[tokio::test]
+async fn an_agent_importing_the_engines_unsafe_intrinsics_is_refused() {
+    // The fast read builtin composed into every agent gets them; an agent
+    // naming them itself would read and write the host's memory.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("intrinsics.wasm");
+    let component = r#"(component (import "unsafe-intrinsics" (instance (export "store-data-address" (func (result u64))))))"#;
+    std::fs::write(&path, wat::parse_str(component).unwrap()).unwrap();
+    let err = run_error(path.to_str().unwrap(), &sample(), &[]).await;
+    assert!(err.contains("intrinsics.wasm: imports unsafe-intrinsics, which agents may not use"), "{err}");
+}
+
+#[tokio::test]
 async fn a_malformed_csv_row_names_file_and_line_unless_skipped() {
     let dir = tempfile::tempdir().unwrap();
     let csv = dir.path().join("BAD.csv");

@@ -3,7 +3,8 @@
 //!
 //! An entry is named by the SHA-256 of the component and of the engine's
 //! compatibility hash (wasmtime's version and every setting that changes the
-//! code), so a new wasmtime or another configuration never reads a stale one.
+//! code) with the fast read builtin, so a new wasmtime, another configuration
+//! or another builtin never reads a stale one.
 
 use crate::market::Sha256;
 use std::hash::{Hash, Hasher};
@@ -33,6 +34,7 @@ impl ComponentCache {
     pub fn new(dir: &Path, engine: &Engine) -> Self {
         let mut hasher = Sha256Hasher(Sha256::new());
         engine.precompile_compatibility_hash().hash(&mut hasher);
+        super::fast_read::builtin_text().hash(&mut hasher);
         let engine_key = hex::encode(&hasher.0.finish().0[..8]);
         ComponentCache { dir: dir.to_owned(), engine_key }
     }
@@ -44,11 +46,16 @@ impl ComponentCache {
     /// The compiled component, from the cache when it holds a usable entry,
     /// else compiled now and stored for next time. Cache trouble is logged,
     /// never fatal: compiling always works.
-    pub fn load(&self, engine: &Engine, bytes: &[u8], sha256: &[u8; 32]) -> wasmtime::Result<Component> {
+    pub fn load(
+        &self,
+        engine: &Engine,
+        sha256: &[u8; 32],
+        compile: impl FnOnce() -> anyhow::Result<Vec<u8>>,
+    ) -> anyhow::Result<Component> {
         let entry = self.entry(sha256);
         if entry.exists() {
-            // SAFETY: entries are written only by `store` below, from this
-            // engine's own `precompile_component`, into the host's cache
+            // SAFETY: entries are written only by `store` below, from what
+            // this engine compiled, into the host's cache
             // directory; the name carries the engine's compatibility hash,
             // and wasmtime checks the header again.
             match unsafe { Component::deserialize_file(engine, &entry) } {
@@ -56,12 +63,12 @@ impl ComponentCache {
                 Err(e) => tracing::warn!("ignoring the cached component {}: {e}", entry.display()),
             }
         }
-        let compiled = engine.precompile_component(bytes)?;
+        let compiled = compile()?;
         if let Err(e) = self.store(&entry, &compiled) {
             tracing::warn!("cannot cache the compiled component in {}: {e}", self.dir.display());
         }
         // SAFETY: `compiled` was made by this engine just now.
-        unsafe { Component::deserialize(engine, &compiled) }
+        Ok(unsafe { Component::deserialize(engine, &compiled) }?)
     }
 
     /// Writes an entry atomically: another process sees all of it or none.

@@ -2,6 +2,7 @@
 //! makes passes through here and is logged.
 
 use super::bindings::trading::agent::{decision, market, orders, portfolio, types};
+use super::fast_read::{Column, ReadTable};
 use crate::broker::{self, Broker, BrokerError, OrderId, OrderRequest, OrderType};
 use crate::decimal;
 use crate::fmel::{Access, AccessKind, AccessNames, Accesses, Action, ActionKind, DataHashes, OverLimits};
@@ -52,16 +53,46 @@ fn fault(kind: &'static str, message: String) -> wasmtime::Error {
 }
 
 /// What the agent did during one call: its reads, its orders, its rationale.
-#[derive(Default)]
+// `repr(C)` and the table first: the fast read builtin finds the table at
+// the start of the store data (see `AgentState`).
+#[repr(C)]
 pub struct CallLog {
-    seq: u32,
+    /// The fast read path's state, the sequence number among it.
+    table: ReadTable,
     pub accesses: Vec<Access>,
     pub actions: Vec<Action>,
     pub rationale: Option<String>,
     over: OverLimits,
+    logging: bool,
 }
 
+// Where the builtin finds the table: the store data (`AgentState`) starts
+// with the host state, which starts with the log, which starts with it.
+const _: () = assert!(std::mem::offset_of!(HostState, log) == 0 && std::mem::offset_of!(CallLog, table) == 0);
+
 impl CallLog {
+    fn new(reads_limit: u32) -> Self {
+        Self {
+            table: ReadTable::new(reads_limit),
+            accesses: Vec::new(),
+            actions: Vec::new(),
+            rationale: None,
+            over: OverLimits::default(),
+            logging: true,
+        }
+    }
+
+    /// Logs the reads the builtin answered since the host's last visit:
+    /// before the host logs anything itself, and after every call.
+    pub fn drain_pending(&mut self) {
+        let pending = self.table.take_pending();
+        if self.logging {
+            for read in pending {
+                Access { seq: read.seq, kind: AccessKind::number(read.series, read.offset) }.log_into(&mut self.accesses);
+            }
+        }
+    }
+
     /// Takes what the bounds refused since the last take.
     pub fn take_over_limits(&mut self) -> OverLimits {
         std::mem::take(&mut self.over)
@@ -71,44 +102,50 @@ impl CallLog {
     /// access buffer keeps its capacity, so that logging a read does not
     /// allocate in the steady state; the record gets an exact-size copy.
     pub fn take(&mut self) -> (Accesses, Vec<Action>, Option<String>) {
+        self.drain_pending();
         let accesses = Accesses::from_slice(&self.accesses);
         self.accesses.clear();
         (accesses, std::mem::take(&mut self.actions), self.rationale.take())
     }
 
     fn next_seq(&mut self) -> u32 {
-        let seq = self.seq;
-        self.seq += 1;
+        let seq = self.table.seq;
+        self.table.seq += 1;
         seq
     }
 
     #[inline]
     fn access(&mut self, kind: AccessKind) {
-        Access { seq: self.next_seq(), kind }.log_into(&mut self.accesses);
+        self.drain_pending();
+        let seq = self.next_seq();
+        if self.logging {
+            Access { seq, kind }.log_into(&mut self.accesses);
+        }
     }
 }
 
-/// How much of each per-decision bound is used.
+/// How much of each per-decision bound is used; reads are counted in the
+/// fast read table.
 #[derive(Default)]
 struct Used {
-    reads: u32,
     orders: u32,
     explain_bytes: u32,
 }
 
 /// The agent's view of the host, kept in its store.
+// `repr(C)` and the log first: see `CallLog`.
+#[repr(C)]
 pub struct HostState {
+    pub log: CallLog,
     /// The market, read-locked while the session runs the agent.
     market: Option<ArcRwLockReadGuard<RawRwLock, Market>>,
     /// The decision point the agent is at, kept between locks; none before the first.
     at: Option<u64>,
     series: Vec<Series>,
     names: Arc<AccessNames>,
-    pub log: CallLog,
     pub broker: Box<dyn Broker>,
     limits: AgentLimits,
     used: Used,
-    logging: bool,
 }
 
 fn out_of_range(message: String) -> wasmtime::Error {
@@ -123,11 +160,10 @@ impl HostState {
             at: None,
             series: Vec::new(),
             names: Arc::new(names),
-            log: CallLog::default(),
+            log: CallLog::new(limits.reads_per_decision),
             broker,
             limits,
             used: Used::default(),
-            logging: true,
         }
     }
 
@@ -135,25 +171,24 @@ impl HostState {
     /// measure what logging costs; a run always logs.
     #[doc(hidden)]
     pub fn set_logging(&mut self, on: bool) {
-        self.logging = on;
+        self.log.logging = on;
     }
 
     /// Sequence numbers and per-decision bounds start over at each decision point.
     pub fn new_decision(&mut self) {
-        self.log.seq = 0;
+        self.log.table.seq = 0;
+        self.log.table.reads = 0;
         self.used = Used::default();
     }
 
     /// Logs a read, or traps when the decision has had too many.
     #[inline]
     fn access(&mut self, kind: AccessKind) -> wasmtime::Result<()> {
-        if self.used.reads >= self.limits.reads_per_decision {
+        if self.log.table.reads >= self.limits.reads_per_decision {
             return Err(self.too_many_reads());
         }
-        self.used.reads += 1;
-        if self.logging {
-            self.log.access(kind);
-        }
+        self.log.table.reads += 1;
+        self.log.access(kind);
         Ok(())
     }
 
@@ -210,6 +245,20 @@ impl HostState {
     /// locked around every call into the agent.
     pub fn market(&self) -> MarketView<'_> {
         self.market.as_deref().expect("the session locks the market around calls into the agent").view(self.at)
+    }
+
+    /// Points the fast read path at the market as the agent now sees it;
+    /// before every call into the agent.
+    pub fn prepare_fast_reads(&mut self) {
+        let market = self.market.as_deref().map(|m| m.view(self.at));
+        let columns = self.series.iter().map(|series| match (series, market) {
+            (Series::Number { feed, field }, Some(market)) => {
+                let (values, counts) = market.raw_column(*feed, *field);
+                Column { values, counts }
+            }
+            _ => Column::default(),
+        });
+        self.log.table.refresh(market, columns);
     }
 
     /// Lets the broker work open orders against the current decision point.
@@ -367,6 +416,7 @@ impl market::Host for HostState {
         };
         self.series.push(series);
         Arc::make_mut(&mut self.names).series.push((feed, field.into()));
+        self.prepare_fast_reads();
         Ok(Some(self.series.len() as u32 - 1))
     }
 

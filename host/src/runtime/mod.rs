@@ -2,6 +2,7 @@
 
 pub mod bindings;
 mod cache;
+mod fast_read;
 mod host;
 mod sandbox;
 
@@ -12,6 +13,7 @@ use crate::fmel::{Fault, OverLimits};
 use crate::limits::AgentLimits;
 use crate::market::DataHash;
 use crate::time::Timestamp;
+use anyhow::Context;
 use bindings::Agent;
 use bindings::trading::agent::types;
 use std::path::{Path, PathBuf};
@@ -31,13 +33,18 @@ pub const WIT_PACKAGE: &str = "trading:agent@0.1.0";
 /// The exports of the `agent` world.
 const EXPORTS: [&str; 4] = ["init", "on-bar", "on-order", "on-stop"];
 
+// `repr(C)` and the host state first: the fast read builtin finds its table
+// at the store data's address (see `fast_read`).
+#[repr(C)]
 pub struct AgentState {
+    host: HostState,
     wasi: WasiCtx,
     table: ResourceTable,
-    host: HostState,
     limiter: AgentLimiter,
     clock: CallClock,
 }
+
+const _: () = assert!(std::mem::offset_of!(AgentState, host) == 0);
 
 impl WasiView for AgentState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
@@ -93,6 +100,8 @@ impl Runtime {
         let mut config = Config::new();
         config.wasm_component_model(true);
         config.cranelift_opt_level(wasmtime::OptLevel::Speed);
+        // Inlines the fast read builtin into the agent's code.
+        config.compiler_inlining(wasmtime::Inlining::InterModule);
         config.consume_fuel(settings.fuel);
         config.epoch_interruption(settings.epoch_deadlines);
         config.max_wasm_stack(usize::try_from(settings.wasm_stack_kib)?.saturating_mul(1024));
@@ -162,18 +171,33 @@ impl Runtime {
         if bytes.get(4..8) == Some(&[1, 0, 0, 0]) {
             return Err(LoadError::CoreModule { path: shown });
         }
+        let invalid = |e: anyhow::Error| LoadError::Invalid { path: shown.clone(), reason: format!("{e:#}") };
+        // Checked before composing: the composed component imports the
+        // intrinsics, which an agent's own imports must never reach.
+        let imports = fast_read::imports(&bytes).map_err(invalid)?;
+        if let Some(import) = imports.iter().find(|name| !(name.starts_with("wasi:") || name.starts_with("trading:agent/"))) {
+            return Err(LoadError::ForeignImport { path: shown, import: import.clone() });
+        }
         let sha256 = DataHash::of(&bytes);
+        let compile = || -> anyhow::Result<Vec<u8>> {
+            let composed = fast_read::compose(&bytes, imports.iter().any(|name| name == fast_read::MARKET_IMPORT))
+                .context("does not fit the world trading:agent/agent@0.1.0")?;
+            let mut builder = wasmtime::CodeBuilder::new(&self.engine);
+            // SAFETY: the intrinsics go to the fast read builtin alone (the
+            // agent's imports are checked above), which bounds every address
+            // it uses by the table the host keeps at the start of the store
+            // data of every store this engine runs agents in (`AgentState`).
+            unsafe { builder.expose_unsafe_intrinsics(fast_read::INTRINSICS_IMPORT) };
+            builder.wasm_binary(&composed, None)?;
+            Ok(builder.compile_component_serialized()?)
+        };
         let component = match &self.cache {
-            Some(cache) => cache.load(&self.engine, &bytes, &sha256.0),
-            None => Component::new(&self.engine, &bytes),
+            Some(cache) => cache.load(&self.engine, &sha256.0, compile),
+            // SAFETY: compiled just now by this engine.
+            None => compile().and_then(|compiled| Ok(unsafe { Component::deserialize(&self.engine, &compiled) }?)),
         }
-        .map_err(|e| LoadError::Invalid { path: shown.clone(), reason: format!("{e:#}") })?;
+        .map_err(invalid)?;
         let ty = component.component_type();
-        for (name, _) in ty.imports(&self.engine) {
-            if !(name.starts_with("wasi:") || name.starts_with("trading:agent/")) {
-                return Err(LoadError::ForeignImport { path: shown, import: name.to_owned() });
-            }
-        }
         let exports: Vec<&str> = ty.exports(&self.engine).map(|(name, _)| name).collect();
         if let Some(missing) = EXPORTS.iter().find(|e| !exports.contains(e)) {
             return Err(LoadError::MissingExport { path: shown, export: (*missing).to_owned() });
@@ -323,7 +347,9 @@ impl AgentInstance {
         let Some(agent) = self.agent.as_ref() else {
             return Err(Fault { kind: "trap".into(), message: "the agent was not instantiated".into() });
         };
+        self.store.data_mut().host.prepare_fast_reads();
         let result = call(agent, &mut self.store);
+        self.store.data_mut().host.log.drain_pending();
         match result {
             Ok(_) if self.store.data().clock.expired() => Err(self.deadline_fault(name)),
             Ok(value) => Ok(value),

@@ -1,0 +1,195 @@
+//! The fast path of `market.read`, the call agents make most.
+//!
+//! A component import costs wasmtime ~40 ns however little the host does,
+//! more than everything else a logged read needs. So every agent is
+//! compiled composed with a small builtin component of ours that stands in
+//! for its `trading:agent/market` import: `read` is answered inside wasm,
+//! by native loads from this table in the agent's store, and logged into
+//! the table's pending reads; the other functions are the host's own,
+//! passed through. Anything the fast path does not cover (a read past the
+//! history, a text or unknown series, the read bound, a full pending
+//! buffer, no market locked) calls the host's `read`, which drains the
+//! pending reads first, so the log keeps its order.
+//!
+//! The agent cannot reach the native loads: wasmtime gives its unsafe
+//! intrinsics to the composed component's import only, and an agent that
+//! imports them itself is refused before composing (see `Runtime::compile`).
+//! Every address the builtin loads from is checked against a bound the host
+//! sets below; the host refreshes the table before each call into the agent,
+//! while it holds the market locked, so no address outlives its lock.
+
+use crate::market::MarketView;
+use std::mem::{offset_of, size_of};
+
+/// The import the builtin stands in for.
+pub const MARKET_IMPORT: &str = "trading:agent/market@0.1.0";
+/// The import wasmtime answers with its unsafe intrinsics.
+pub const INTRINSICS_IMPORT: &str = "unsafe-intrinsics";
+
+/// Reads logged by the builtin between two visits of the host.
+const PENDING: usize = 1024;
+
+/// A read the builtin made and the host has not yet logged.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub struct PendingRead {
+    pub seq: u32,
+    pub series: u32,
+    pub offset: i32,
+}
+
+/// Where a number series' values are: the addresses of its field's ring and
+/// of its feed's bar counts by decision point. `values` is 0 for a series
+/// the fast path does not answer.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub struct Column {
+    pub values: u64,
+    pub counts: u64,
+}
+
+/// What the builtin reads and writes, at the start of the agent's store
+/// data (see `AgentState`). Addresses are `u64` as the intrinsics take them.
+#[repr(C)]
+pub struct ReadTable {
+    /// Address of `columns[0]`.
+    columns_address: u64,
+    /// Series ids below this are answered by the builtin; 0 while no market is locked.
+    readable: u32,
+    /// The decision point's index into the feeds' bar counts.
+    point_slot: u32,
+    /// Bars of history a read may reach back.
+    kept: u32,
+    /// The size of the field rings, less one (a power of two).
+    ring_mask: u32,
+    /// Reads in this decision point, by both paths.
+    pub reads: u32,
+    pub reads_limit: u32,
+    /// The call log's sequence number, shared by both paths.
+    pub seq: u32,
+    pending_len: u32,
+    pending: Box<[PendingRead; PENDING]>,
+    columns: Vec<Column>,
+}
+
+impl ReadTable {
+    pub fn new(reads_limit: u32) -> Self {
+        Self {
+            columns_address: 0,
+            readable: 0,
+            point_slot: 0,
+            kept: 0,
+            ring_mask: 0,
+            reads: 0,
+            reads_limit,
+            seq: 0,
+            pending_len: 0,
+            pending: Box::new([PendingRead::default(); PENDING]),
+            columns: Vec::new(),
+        }
+    }
+
+    /// Points the table at the market as the agent sees it, with one
+    /// column per series id; or, without a decision point, turns the fast
+    /// path off.
+    pub fn refresh(&mut self, market: Option<MarketView<'_>>, columns: impl Iterator<Item = Column>) {
+        self.columns.clear();
+        self.columns.extend(columns);
+        self.columns_address = self.columns.as_ptr() as u64;
+        match market.and_then(|m| m.point_slot().map(|slot| (m, slot))) {
+            Some((market, slot)) => {
+                let (kept, ring) = market.history();
+                self.point_slot = slot as u32;
+                self.kept = u32::try_from(kept).unwrap_or(u32::MAX);
+                self.ring_mask = (ring - 1) as u32;
+                self.readable = self.columns.len() as u32;
+            }
+            None => self.readable = 0,
+        }
+    }
+
+    /// Takes the reads the builtin made since the last take, oldest first.
+    pub fn take_pending(&mut self) -> impl Iterator<Item = PendingRead> + '_ {
+        let len = std::mem::take(&mut self.pending_len) as usize;
+        self.pending[..len].iter().copied()
+    }
+}
+
+/// The builtin, in the text format; offsets and sizes come from the types
+/// above. It is part of the component cache's key.
+pub fn builtin_text() -> String {
+    format!(
+        include_str!("fast_read.wat"),
+        columns_address = offset_of!(ReadTable, columns_address),
+        readable = offset_of!(ReadTable, readable),
+        point_slot = offset_of!(ReadTable, point_slot),
+        kept = offset_of!(ReadTable, kept),
+        ring_mask = offset_of!(ReadTable, ring_mask),
+        reads = offset_of!(ReadTable, reads),
+        reads_limit = offset_of!(ReadTable, reads_limit),
+        seq = offset_of!(ReadTable, seq),
+        pending_len = offset_of!(ReadTable, pending_len),
+        pending = offset_of!(ReadTable, pending),
+        pending_cap = PENDING,
+        entry_size = size_of::<PendingRead>(),
+        entry_seq = offset_of!(PendingRead, seq),
+        entry_series = offset_of!(PendingRead, series),
+        entry_offset = offset_of!(PendingRead, offset),
+        column_size = size_of::<Column>(),
+        column_values = offset_of!(Column, values),
+        column_counts = offset_of!(Column, counts),
+        market = MARKET_IMPORT,
+        intrinsics = INTRINSICS_IMPORT,
+    )
+}
+
+/// The builtin component's bytes.
+pub fn builtin() -> Vec<u8> {
+    wat::parse_str(builtin_text()).expect("the fast read builtin is valid text")
+}
+
+/// The names of a component's own imports, less those of types equal to
+/// types it already has (a world's `use`), which name nothing to link.
+pub fn imports(component: &[u8]) -> anyhow::Result<Vec<String>> {
+    use wasmparser::{ComponentTypeRef, Parser, Payload, TypeBounds};
+    let (mut names, mut depth) = (Vec::new(), 0);
+    for payload in Parser::new(0).parse_all(component) {
+        match payload? {
+            Payload::Version { .. } => depth += 1,
+            Payload::End(_) => depth -= 1,
+            Payload::ComponentImportSection(section) if depth == 1 => {
+                for import in section {
+                    let import = import?;
+                    if !matches!(import.ty, ComponentTypeRef::Type(TypeBounds::Eq(_))) {
+                        names.push(import.name.name.to_owned());
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(names)
+}
+
+/// The agent with its market import answered by the builtin. An agent
+/// without that import is returned as it is.
+pub fn compose(agent: &[u8], imports_market: bool) -> anyhow::Result<Vec<u8>> {
+    use wasm_compose::config::{Config, Dependency, Instantiation, InstantiationArg};
+    if !imports_market {
+        return Ok(agent.to_vec());
+    }
+    // wasm-compose reads its inputs from files, and looks for a file named
+    // after each import it is not told about: an empty directory of our
+    // own makes sure it finds none.
+    let dir = tempfile::tempdir()?;
+    let (root, builtin_path) = (dir.path().join("agent.wasm"), dir.path().join("fast-read.wasm"));
+    std::fs::write(&root, agent)?;
+    std::fs::write(&builtin_path, builtin())?;
+    let mut config = Config { dir: dir.path().to_owned(), ..Config::default() };
+    config.dependencies.insert("fast-read".into(), Dependency { path: builtin_path });
+    let argument = InstantiationArg { instance: "fast-read".into(), export: Some(MARKET_IMPORT.into()) };
+    let mut root_instance = Instantiation::default();
+    root_instance.arguments.insert(MARKET_IMPORT.into(), argument);
+    config.instantiations.insert(wasm_compose::composer::ROOT_COMPONENT_NAME.into(), root_instance);
+    wasm_compose::composer::ComponentComposer::new(&root, &config).compose()
+}

@@ -1,0 +1,131 @@
+;; The fast read builtin (see fast_read.rs): it exports the `market`
+;; interface, answers `read` itself and passes the other functions through
+;; to the host's. Offsets in braces are filled in from the Rust types.
+(component
+  (import "{intrinsics}" (instance $intrinsics
+    (export "store-data-address" (func (result u64)))
+    (export "u32-native-load" (func (param "pointer" u64) (result u32)))
+    (export "u32-native-store" (func (param "pointer" u64) (param "value" u32)))
+    (export "u64-native-load" (func (param "pointer" u64) (result u64)))
+  ))
+
+  ;; `trading:agent/market`, as the host provides it.
+  (type $market-type
+    (instance
+      (type (;0;) u32)
+      (export (;1;) "feed-id" (type (eq 0)))
+      (type (;2;) u32)
+      (export (;3;) "series-id" (type (eq 2)))
+      (type (;4;) (list string))
+      (type (;5;) (record (field "id" 1) (field "name" string) (field "symbol" string) (field "fields" 4) (field "text-fields" 4)))
+      (export (;6;) "feed-info" (type (eq 5)))
+      (type (;7;) (list 6))
+      (type (;8;) (func (result 7)))
+      (export (;0;) "feeds" (func (type 8)))
+      (type (;9;) (option 3))
+      (type (;10;) (func (param "feed" 1) (param "field" string) (result 9)))
+      (export (;1;) "series" (func (type 10)))
+      (type (;11;) (func (param "series" 3) (param "offset" s32) (result f64)))
+      (export (;2;) "read" (func (type 11)))
+      (type (;12;) (list f64))
+      (type (;13;) (func (param "series" 3) (param "len" u32) (result 12)))
+      (export (;3;) "window" (func (type 13)))
+      (type (;14;) (option string))
+      (type (;15;) (func (param "series" 3) (param "offset" s32) (result 14)))
+      (export (;4;) "read-text" (func (type 15)))
+      (type (;16;) (func (param "feed" 1) (result u64)))
+      (export (;5;) "bar-count" (func (type 16)))
+      (type (;17;) (func (param "feed" 1) (result bool)))
+      (export (;6;) "updated" (func (type 17)))
+    )
+  )
+  (import "{market}" (instance $host (type $market-type)))
+
+  (core module $fast
+    (import "" "data" (func $data (result i64)))
+    (import "" "load32" (func $load32 (param i64) (result i32)))
+    (import "" "store32" (func $store32 (param i64 i32)))
+    (import "" "load64" (func $load64 (param i64) (result i64)))
+    (import "" "host-read" (func $host-read (param i32 i32) (result f64)))
+
+    (func (export "read") (param $series i32) (param $offset i32) (result f64)
+      (local $table i64) (local $column i64) (local $values i64) (local $back i64)
+      (local $count i64) (local $reads i32) (local $pending i32) (local $seq i32) (local $entry i64)
+      (local.set $table (call $data))
+      (block $host
+        ;; A series the table answers, at an offset within the history.
+        (br_if $host (i32.ge_u (local.get $series) (call $load32 (i64.add (local.get $table) (i64.const {readable})))))
+        (br_if $host (i32.gt_s (local.get $offset) (i32.const 0)))
+        (local.set $back (i64.sub (i64.const 0) (i64.extend_i32_s (local.get $offset))))
+        (br_if $host (i64.ge_u (local.get $back)
+          (i64.extend_i32_u (call $load32 (i64.add (local.get $table) (i64.const {kept}))))))
+        (local.set $column (i64.add (call $load64 (i64.add (local.get $table) (i64.const {columns_address})))
+          (i64.mul (i64.extend_i32_u (local.get $series)) (i64.const {column_size}))))
+        (local.set $values (call $load64 (i64.add (local.get $column) (i64.const {column_values}))))
+        (br_if $host (i64.eqz (local.get $values)))
+        ;; Within the read bound, with room to log it.
+        (local.set $reads (call $load32 (i64.add (local.get $table) (i64.const {reads}))))
+        (br_if $host (i32.ge_u (local.get $reads)
+          (call $load32 (i64.add (local.get $table) (i64.const {reads_limit})))))
+        (local.set $pending (call $load32 (i64.add (local.get $table) (i64.const {pending_len}))))
+        (br_if $host (i32.ge_u (local.get $pending) (i32.const {pending_cap})))
+
+        (local.set $seq (call $load32 (i64.add (local.get $table) (i64.const {seq}))))
+        (local.set $entry (i64.add (call $load64 (i64.add (local.get $table) (i64.const {pending})))
+          (i64.mul (i64.extend_i32_u (local.get $pending)) (i64.const {entry_size}))))
+        (call $store32 (i64.add (local.get $entry) (i64.const {entry_seq})) (local.get $seq))
+        (call $store32 (i64.add (local.get $entry) (i64.const {entry_series})) (local.get $series))
+        (call $store32 (i64.add (local.get $entry) (i64.const {entry_offset})) (local.get $offset))
+        (call $store32 (i64.add (local.get $table) (i64.const {pending_len})) (i32.add (local.get $pending) (i32.const 1)))
+        (call $store32 (i64.add (local.get $table) (i64.const {seq})) (i32.add (local.get $seq) (i32.const 1)))
+        (call $store32 (i64.add (local.get $table) (i64.const {reads})) (i32.add (local.get $reads) (i32.const 1)))
+
+        ;; The value: missing before the feed's history reaches back that far.
+        (local.set $count (call $load64 (i64.add
+          (call $load64 (i64.add (local.get $column) (i64.const {column_counts})))
+          (i64.shl (i64.extend_i32_u (call $load32 (i64.add (local.get $table) (i64.const {point_slot})))) (i64.const 3)))))
+        (if (i64.ge_u (local.get $back) (local.get $count))
+          (then (return (f64.const nan))))
+        (return (f64.reinterpret_i64 (call $load64 (i64.add (local.get $values)
+          (i64.shl
+            (i64.and (i64.sub (i64.sub (local.get $count) (i64.const 1)) (local.get $back))
+              (i64.extend_i32_u (call $load32 (i64.add (local.get $table) (i64.const {ring_mask})))))
+            (i64.const 3))))))
+      )
+      (call $host-read (local.get $series) (local.get $offset))
+    )
+  )
+
+  (core func $data (canon lower (func $intrinsics "store-data-address")))
+  (core func $load32 (canon lower (func $intrinsics "u32-native-load")))
+  (core func $store32 (canon lower (func $intrinsics "u32-native-store")))
+  (core func $load64 (canon lower (func $intrinsics "u64-native-load")))
+  (core func $host-read (canon lower (func $host "read")))
+  (core instance $fast-instance (instantiate $fast (with "" (instance
+    (export "data" (func $data))
+    (export "load32" (func $load32))
+    (export "store32" (func $store32))
+    (export "load64" (func $load64))
+    (export "host-read" (func $host-read))
+  ))))
+
+  (alias export $host "feed-id" (type $feed-id))
+  (alias export $host "series-id" (type $series-id))
+  (alias export $host "feed-info" (type $feed-info))
+  (func $read (param "series" $series-id) (param "offset" s32) (result f64)
+    (canon lift (core func $fast-instance "read")))
+
+  (instance $market
+    (export "feed-id" (type $feed-id))
+    (export "series-id" (type $series-id))
+    (export "feed-info" (type $feed-info))
+    (export "feeds" (func $host "feeds"))
+    (export "series" (func $host "series"))
+    (export "read" (func $read))
+    (export "window" (func $host "window"))
+    (export "read-text" (func $host "read-text"))
+    (export "bar-count" (func $host "bar-count"))
+    (export "updated" (func $host "updated"))
+  )
+  (export "{market}" (instance $market))
+)
