@@ -288,7 +288,9 @@ fn micro(rounds: usize) -> anyhow::Result<()> {
     // Four agents and the import floor's component.
     let settings = EngineConfig::default();
     let runtime = runtime(&settings, 5)?;
-    let limits = AgentLimits { reads_per_decision: 2_000_000, ..AgentLimits::default() };
+    // A million reads in one call: over the default fuel, which meters the
+    // fast read path's wasm too.
+    let limits = AgentLimits { reads_per_decision: 2_000_000, fuel_per_call: 10_000_000_000, ..AgentLimits::default() };
     let component = runtime.load(&agent, &limits)?;
     let warm = |h: &mut Harness| {
         for point in points(40) {

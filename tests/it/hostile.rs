@@ -5,7 +5,7 @@
 use serde_json::Value;
 use tokio::sync::OnceCell;
 use trading_host::run::RunReport;
-use trading_host_tests::{agent, comparable, read_json, records, repo, run, stage};
+use trading_host_tests::{agent, comparable, expanded_accesses, read_json, records, repo, run, stage};
 
 /// A deadline far away, so that a loaded machine cannot turn a fuel fault
 /// into a deadline fault.
@@ -130,6 +130,27 @@ async fn a_window_of_two_to_the_31_values_is_out_of_range() {
     let outcome = beside_sma("window", &[]).await;
     let message = assert_fault(&outcome, "out-of-range", 1);
     assert_eq!(message, "on-bar: a window of 2147483648 values is over the limit of 16384 (window_len)");
+}
+
+#[tokio::test]
+async fn endless_reads_stop_at_the_read_bound_with_every_read_logged() {
+    let outcome = beside_sma("reads", &["--limit", "hostile.reads_per_decision=1000"]).await;
+    let message = assert_fault(&outcome, "limit", 1);
+    assert_eq!(message, "on-bar: more than 1000 reads in one decision point (reads_per_decision)");
+    let reads = expanded_accesses(outcome.hostile.last().unwrap());
+    let expected: Vec<(u64, String, String, String)> = (0..1000u64)
+        .map(|seq| {
+            let (field, at) = if seq % 2 == 1 {
+                ("open", "0")
+            } else if seq % 4 == 0 {
+                ("close", "0")
+            } else {
+                ("close", "-1")
+            };
+            (seq, "SYMA".into(), field.into(), at.into())
+        })
+        .collect();
+    assert_eq!(reads, expected, "every read the bound allowed, in order");
 }
 
 #[tokio::test]

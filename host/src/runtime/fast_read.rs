@@ -26,16 +26,20 @@ pub const MARKET_IMPORT: &str = "trading:agent/market@0.1.0";
 /// The import wasmtime answers with its unsafe intrinsics.
 pub const INTRINSICS_IMPORT: &str = "unsafe-intrinsics";
 
-/// Reads logged by the builtin between two visits of the host.
-const PENDING: usize = 1024;
+/// Runs of reads logged by the builtin between two visits of the host.
+const PENDING: usize = 64;
 
-/// A read the builtin made and the host has not yet logged.
+/// Reads the builtin made and the host has not yet logged, folded as
+/// [`crate::fmel::Access::fold`] folds them: `reads` reads from `seq` on, of
+/// one series, the first at `offset` and each `step` bars from the one before.
 #[repr(C)]
 #[derive(Clone, Copy, Default)]
-pub struct PendingRead {
+pub struct PendingRun {
     pub seq: u32,
     pub series: u32,
     pub offset: i32,
+    pub reads: u32,
+    pub step: i32,
 }
 
 /// Where a number series' values are: the addresses of its field's ring and
@@ -67,8 +71,10 @@ pub struct ReadTable {
     pub reads_limit: u32,
     /// The call log's sequence number, shared by both paths.
     pub seq: u32,
+    /// 0 while the host keeps no log (only `bench/` turns it off).
+    pub logging: u32,
     pending_len: u32,
-    pending: Box<[PendingRead; PENDING]>,
+    pending: Box<[PendingRun; PENDING]>,
     columns: Vec<Column>,
 }
 
@@ -83,8 +89,9 @@ impl ReadTable {
             reads: 0,
             reads_limit,
             seq: 0,
+            logging: 1,
             pending_len: 0,
-            pending: Box::new([PendingRead::default(); PENDING]),
+            pending: Box::new([PendingRun::default(); PENDING]),
             columns: Vec::new(),
         }
     }
@@ -100,7 +107,9 @@ impl ReadTable {
             Some((market, slot)) => {
                 let (kept, ring) = market.history();
                 self.point_slot = slot as u32;
-                self.kept = u32::try_from(kept).unwrap_or(u32::MAX);
+                // Below 2^31, so that the builtin's one unsigned comparison
+                // also sends positive offsets to the host.
+                self.kept = kept.min(i32::MAX as usize) as u32;
                 self.ring_mask = (ring - 1) as u32;
                 self.readable = self.columns.len() as u32;
             }
@@ -108,8 +117,8 @@ impl ReadTable {
         }
     }
 
-    /// Takes the reads the builtin made since the last take, oldest first.
-    pub fn take_pending(&mut self) -> impl Iterator<Item = PendingRead> + '_ {
+    /// Takes the runs of reads the builtin logged since the last take, oldest first.
+    pub fn take_pending(&mut self) -> impl Iterator<Item = PendingRun> + '_ {
         let len = std::mem::take(&mut self.pending_len) as usize;
         self.pending[..len].iter().copied()
     }
@@ -128,13 +137,17 @@ pub fn builtin_text() -> String {
         reads = offset_of!(ReadTable, reads),
         reads_limit = offset_of!(ReadTable, reads_limit),
         seq = offset_of!(ReadTable, seq),
+        logging = offset_of!(ReadTable, logging),
         pending_len = offset_of!(ReadTable, pending_len),
         pending = offset_of!(ReadTable, pending),
         pending_cap = PENDING,
-        entry_size = size_of::<PendingRead>(),
-        entry_seq = offset_of!(PendingRead, seq),
-        entry_series = offset_of!(PendingRead, series),
-        entry_offset = offset_of!(PendingRead, offset),
+        run_size = size_of::<PendingRun>(),
+        run_seq = offset_of!(PendingRun, seq),
+        run_series = offset_of!(PendingRun, series),
+        run_offset = offset_of!(PendingRun, offset),
+        run_reads = offset_of!(PendingRun, reads),
+        run_step = offset_of!(PendingRun, step),
+        run_max = u16::MAX,
         column_size = size_of::<Column>(),
         column_values = offset_of!(Column, values),
         column_counts = offset_of!(Column, counts),

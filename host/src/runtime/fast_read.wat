@@ -49,48 +49,79 @@
     (import "" "host-read" (func $host-read (param i32 i32) (result f64)))
 
     (func (export "read") (param $series i32) (param $offset i32) (result f64)
-      (local $table i64) (local $column i64) (local $values i64) (local $back i64)
-      (local $count i64) (local $reads i32) (local $pending i32) (local $seq i32) (local $entry i64)
+      (local $table i64) (local $column i64) (local $values i64) (local $count i64) (local $back i32)
+      (local $reads i32) (local $pending i32) (local $seq i32) (local $last i64) (local $run i32) (local $gap i32)
       (local.set $table (call $data))
       (block $host
-        ;; A series the table answers, at an offset within the history.
-        (br_if $host (i32.ge_u (local.get $series) (call $load32 (i64.add (local.get $table) (i64.const {readable})))))
-        (br_if $host (i32.gt_s (local.get $offset) (i32.const 0)))
-        (local.set $back (i64.sub (i64.const 0) (i64.extend_i32_s (local.get $offset))))
-        (br_if $host (i64.ge_u (local.get $back)
-          (i64.extend_i32_u (call $load32 (i64.add (local.get $table) (i64.const {kept}))))))
+        ;; A series the table answers, at an offset within the history (a
+        ;; positive offset wraps past `kept`, which stays below 2^31), within
+        ;; the read bound, with room to log it: one branch for all four.
+        (local.set $back (i32.sub (i32.const 0) (local.get $offset)))
+        (local.set $reads (call $load32 (i64.add (local.get $table) (i64.const {reads}))))
+        (local.set $pending (call $load32 (i64.add (local.get $table) (i64.const {pending_len}))))
+        (br_if $host (i32.or
+          (i32.or
+            (i32.ge_u (local.get $series) (call $load32 (i64.add (local.get $table) (i64.const {readable}))))
+            (i32.ge_u (local.get $back) (call $load32 (i64.add (local.get $table) (i64.const {kept})))))
+          (i32.or
+            (i32.ge_u (local.get $reads) (call $load32 (i64.add (local.get $table) (i64.const {reads_limit}))))
+            (i32.ge_u (local.get $pending) (i32.const {pending_cap})))))
         (local.set $column (i64.add (call $load64 (i64.add (local.get $table) (i64.const {columns_address})))
           (i64.mul (i64.extend_i32_u (local.get $series)) (i64.const {column_size}))))
         (local.set $values (call $load64 (i64.add (local.get $column) (i64.const {column_values}))))
         (br_if $host (i64.eqz (local.get $values)))
-        ;; Within the read bound, with room to log it.
-        (local.set $reads (call $load32 (i64.add (local.get $table) (i64.const {reads}))))
-        (br_if $host (i32.ge_u (local.get $reads)
-          (call $load32 (i64.add (local.get $table) (i64.const {reads_limit})))))
-        (local.set $pending (call $load32 (i64.add (local.get $table) (i64.const {pending_len}))))
-        (br_if $host (i32.ge_u (local.get $pending) (i32.const {pending_cap})))
 
-        (local.set $seq (call $load32 (i64.add (local.get $table) (i64.const {seq}))))
-        (local.set $entry (i64.add (call $load64 (i64.add (local.get $table) (i64.const {pending})))
-          (i64.mul (i64.extend_i32_u (local.get $pending)) (i64.const {entry_size}))))
-        (call $store32 (i64.add (local.get $entry) (i64.const {entry_seq})) (local.get $seq))
-        (call $store32 (i64.add (local.get $entry) (i64.const {entry_series})) (local.get $series))
-        (call $store32 (i64.add (local.get $entry) (i64.const {entry_offset})) (local.get $offset))
-        (call $store32 (i64.add (local.get $table) (i64.const {pending_len})) (i32.add (local.get $pending) (i32.const 1)))
-        (call $store32 (i64.add (local.get $table) (i64.const {seq})) (i32.add (local.get $seq) (i32.const 1)))
         (call $store32 (i64.add (local.get $table) (i64.const {reads})) (i32.add (local.get $reads) (i32.const 1)))
+        (local.set $seq (call $load32 (i64.add (local.get $table) (i64.const {seq}))))
+        (call $store32 (i64.add (local.get $table) (i64.const {seq})) (i32.add (local.get $seq) (i32.const 1)))
+        (if (call $load32 (i64.add (local.get $table) (i64.const {logging})))
+          (then
+            (block $logged
+              ;; The read continues the last run, as `Access::fold` folds:
+              ;; the next sequence number, the same series, and the run's step.
+              (block $new-run
+                (br_if $new-run (i32.eqz (local.get $pending)))
+                (local.set $last (i64.add (call $load64 (i64.add (local.get $table) (i64.const {pending})))
+                  (i64.mul (i64.extend_i32_u (i32.sub (local.get $pending) (i32.const 1))) (i64.const {run_size}))))
+                (local.set $run (call $load32 (i64.add (local.get $last) (i64.const {run_reads}))))
+                (local.set $gap (i32.sub (local.get $offset) (call $load32 (i64.add (local.get $last) (i64.const {run_offset})))))
+                (br_if $new-run (i32.or
+                  (i32.or
+                    (i32.ne (call $load32 (i64.add (local.get $last) (i64.const {run_series}))) (local.get $series))
+                    (i32.ne (i32.add (call $load32 (i64.add (local.get $last) (i64.const {run_seq}))) (local.get $run)) (local.get $seq)))
+                  (i32.ge_u (local.get $run) (i32.const {run_max}))))
+                (if (i32.eq (local.get $run) (i32.const 1))
+                  (then
+                    ;; The second read sets the step: -1, 0 or 1.
+                    (br_if $new-run (i32.gt_u (i32.add (local.get $gap) (i32.const 1)) (i32.const 2)))
+                    (call $store32 (i64.add (local.get $last) (i64.const {run_step})) (local.get $gap)))
+                  (else
+                    (br_if $new-run (i32.ne (local.get $gap)
+                      (i32.mul (call $load32 (i64.add (local.get $last) (i64.const {run_step}))) (local.get $run))))))
+                (call $store32 (i64.add (local.get $last) (i64.const {run_reads})) (i32.add (local.get $run) (i32.const 1)))
+                (br $logged))
+              (local.set $last (i64.add (call $load64 (i64.add (local.get $table) (i64.const {pending})))
+                (i64.mul (i64.extend_i32_u (local.get $pending)) (i64.const {run_size}))))
+              (call $store32 (i64.add (local.get $last) (i64.const {run_seq})) (local.get $seq))
+              (call $store32 (i64.add (local.get $last) (i64.const {run_series})) (local.get $series))
+              (call $store32 (i64.add (local.get $last) (i64.const {run_offset})) (local.get $offset))
+              (call $store32 (i64.add (local.get $last) (i64.const {run_reads})) (i32.const 1))
+              (call $store32 (i64.add (local.get $last) (i64.const {run_step})) (i32.const 0))
+              (call $store32 (i64.add (local.get $table) (i64.const {pending_len})) (i32.add (local.get $pending) (i32.const 1))))))
 
-        ;; The value: missing before the feed's history reaches back that far.
+        ;; The value, or missing (NaN) before the feed's history reaches back
+        ;; that far; the masked slot is inside the ring either way.
         (local.set $count (call $load64 (i64.add
           (call $load64 (i64.add (local.get $column) (i64.const {column_counts})))
           (i64.shl (i64.extend_i32_u (call $load32 (i64.add (local.get $table) (i64.const {point_slot})))) (i64.const 3)))))
-        (if (i64.ge_u (local.get $back) (local.get $count))
-          (then (return (f64.const nan))))
-        (return (f64.reinterpret_i64 (call $load64 (i64.add (local.get $values)
-          (i64.shl
-            (i64.and (i64.sub (i64.sub (local.get $count) (i64.const 1)) (local.get $back))
-              (i64.extend_i32_u (call $load32 (i64.add (local.get $table) (i64.const {ring_mask})))))
-            (i64.const 3))))))
+        (return (select
+          (f64.reinterpret_i64 (call $load64 (i64.add (local.get $values)
+            (i64.shl
+              (i64.and (i64.sub (i64.sub (local.get $count) (i64.const 1)) (i64.extend_i32_u (local.get $back)))
+                (i64.extend_i32_u (call $load32 (i64.add (local.get $table) (i64.const {ring_mask})))))
+              (i64.const 3)))))
+          (f64.const nan)
+          (i64.lt_u (i64.extend_i32_u (local.get $back)) (local.get $count))))
       )
       (call $host-read (local.get $series) (local.get $offset))
     )

@@ -63,7 +63,6 @@ pub struct CallLog {
     pub actions: Vec<Action>,
     pub rationale: Option<String>,
     over: OverLimits,
-    logging: bool,
 }
 
 // Where the builtin finds the table: the store data (`AgentState`) starts
@@ -78,18 +77,17 @@ impl CallLog {
             actions: Vec::new(),
             rationale: None,
             over: OverLimits::default(),
-            logging: true,
         }
     }
 
-    /// Logs the reads the builtin answered since the host's last visit:
+    /// Logs the reads the builtin answered since the host's last visit,
+    /// already folded:
     /// before the host logs anything itself, and after every call.
     pub fn drain_pending(&mut self) {
-        let pending = self.table.take_pending();
-        if self.logging {
-            for read in pending {
-                Access { seq: read.seq, kind: AccessKind::number(read.series, read.offset) }.log_into(&mut self.accesses);
-            }
+        for run in self.table.take_pending() {
+            let (reads, step) = (run.reads as u16, run.step as i8);
+            let kind = AccessKind::Number { series: run.series, offset: run.offset, reads, step };
+            self.accesses.push(Access { seq: run.seq, kind });
         }
     }
 
@@ -118,7 +116,7 @@ impl CallLog {
     fn access(&mut self, kind: AccessKind) {
         self.drain_pending();
         let seq = self.next_seq();
-        if self.logging {
+        if self.table.logging != 0 {
             Access { seq, kind }.log_into(&mut self.accesses);
         }
     }
@@ -171,7 +169,7 @@ impl HostState {
     /// measure what logging costs; a run always logs.
     #[doc(hidden)]
     pub fn set_logging(&mut self, on: bool) {
-        self.log.logging = on;
+        self.log.table.logging = u32::from(on);
     }
 
     /// Sequence numbers and per-decision bounds start over at each decision point.

@@ -48,6 +48,15 @@ impl Agent for Hostile {
             "recursion" => {
                 black_box(deep(black_box(0)));
             }
+            "reads" => {
+                // Two series in turn, so that no two reads fold: the fast
+                // read path's pending runs fill up and overflow to the host.
+                let (close, open) = (feed.series("close"), feed.series("open"));
+                for i in 0u32.. {
+                    black_box(close.get(-((i % 2) as i32)));
+                    black_box(open.get(0));
+                }
+            }
             "window" => {
                 black_box(feed.window("close", 1 << 31));
             }
