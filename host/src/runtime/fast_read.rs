@@ -96,21 +96,25 @@ impl ReadTable {
         }
     }
 
-    /// Points the table at the market as the agent sees it, with one
-    /// column per series id; or, without a decision point, turns the fast
-    /// path off.
-    pub fn refresh(&mut self, market: Option<MarketView<'_>>, columns: impl Iterator<Item = Column>) {
+    /// Points the table at the market's rings, one column per series id;
+    /// the fast path stays off until [`Self::arm`].
+    pub fn set_columns(&mut self, market: MarketView<'_>, columns: impl Iterator<Item = Column>) {
         self.columns.clear();
         self.columns.extend(columns);
         self.columns_address = self.columns.as_ptr() as u64;
-        match market.and_then(|m| m.point_slot().map(|slot| (m, slot))) {
-            Some((market, slot)) => {
-                let (kept, ring) = market.history();
+        let (kept, ring) = market.history();
+        // Below 2^31, so that the builtin's one unsigned comparison also
+        // sends positive offsets to the host.
+        self.kept = kept.min(i32::MAX as usize) as u32;
+        self.ring_mask = (ring - 1) as u32;
+        self.readable = 0;
+    }
+
+    /// Turns the fast path on at a decision point, or off without one.
+    pub fn arm(&mut self, point_slot: Option<usize>) {
+        match point_slot {
+            Some(slot) => {
                 self.point_slot = slot as u32;
-                // Below 2^31, so that the builtin's one unsigned comparison
-                // also sends positive offsets to the host.
-                self.kept = kept.min(i32::MAX as usize) as u32;
-                self.ring_mask = (ring - 1) as u32;
                 self.readable = self.columns.len() as u32;
             }
             None => self.readable = 0,

@@ -228,6 +228,7 @@ impl HostState {
     /// Lets the agent read the market, as it was at the agent's decision point.
     pub fn lock_market(&mut self, guard: ArcRwLockReadGuard<RawRwLock, Market>) {
         self.market = Some(guard);
+        self.set_fast_columns();
     }
 
     /// Moves the agent to a later decision point of the market.
@@ -236,6 +237,7 @@ impl HostState {
     }
 
     pub fn unlock_market(&mut self) {
+        self.log.table.arm(None);
         self.market = None;
     }
 
@@ -245,18 +247,27 @@ impl HostState {
         self.market.as_deref().expect("the session locks the market around calls into the agent").view(self.at)
     }
 
-    /// Points the fast read path at the market as the agent now sees it;
-    /// before every call into the agent.
-    pub fn prepare_fast_reads(&mut self) {
-        let market = self.market.as_deref().map(|m| m.view(self.at));
-        let columns = self.series.iter().map(|series| match (series, market) {
-            (Series::Number { feed, field }, Some(market)) => {
+    /// Points the fast read path at the locked market's rings: when the
+    /// lock is taken, once per block of points, and when a series is interned.
+    fn set_fast_columns(&mut self) {
+        let Some(market) = self.market.as_deref().map(Market::latest) else {
+            return;
+        };
+        let columns = self.series.iter().map(|series| match series {
+            Series::Number { feed, field } => {
                 let (values, counts) = market.raw_column(*feed, *field);
                 Column { values, counts }
             }
             _ => Column::default(),
         });
-        self.log.table.refresh(market, columns);
+        self.log.table.set_columns(market, columns);
+    }
+
+    /// Turns the fast read path on at the agent's decision point, or off
+    /// while no market is locked; before every call into the agent.
+    pub fn arm_fast_reads(&mut self) {
+        let point = self.market.as_deref().and_then(|market| market.view(self.at).point_slot());
+        self.log.table.arm(point);
     }
 
     /// Lets the broker work open orders against the current decision point.
@@ -414,7 +425,8 @@ impl market::Host for HostState {
         };
         self.series.push(series);
         Arc::make_mut(&mut self.names).series.push((feed, field.into()));
-        self.prepare_fast_reads();
+        self.set_fast_columns();
+        self.arm_fast_reads();
         Ok(Some(self.series.len() as u32 - 1))
     }
 

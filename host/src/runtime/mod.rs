@@ -347,7 +347,7 @@ impl AgentInstance {
         let Some(agent) = self.agent.as_ref() else {
             return Err(Fault { kind: "trap".into(), message: "the agent was not instantiated".into() });
         };
-        self.store.data_mut().host.prepare_fast_reads();
+        self.store.data_mut().host.arm_fast_reads();
         let result = call(agent, &mut self.store);
         self.store.data_mut().host.log.drain_pending();
         match result {
