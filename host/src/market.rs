@@ -308,7 +308,6 @@ impl<'a> MarketView<'a> {
         self.count_of(self.feed(id))
     }
 
-    #[inline]
     /// This decision point's index into per-point arrays such as the bar
     /// counts of [`Self::raw_column`]; none before the first point.
     pub fn point_slot(&self) -> Option<usize> {
@@ -328,6 +327,7 @@ impl<'a> MarketView<'a> {
         (feed.numbers[field].as_ptr() as u64, feed.counts.as_ptr() as u64)
     }
 
+    #[inline]
     fn count_of(&self, feed: &FeedState) -> u64 {
         self.at.map_or(0, |at| feed.counts[point_slot(at)])
     }

@@ -2,21 +2,23 @@
 //!
 //! A component import costs wasmtime ~40 ns however little the host does,
 //! more than everything else a logged read needs. So every agent is
-//! compiled composed with a small builtin component of ours that stands in
-//! for its `trading:agent/market` import: `read` is answered inside wasm,
-//! by native loads from this table in the agent's store, and logged into
-//! the table's pending reads; the other functions are the host's own,
-//! passed through. Anything the fast path does not cover (a read past the
-//! history, a text or unknown series, the read bound, a full pending
-//! buffer, no market locked) calls the host's `read`, which drains the
-//! pending reads first, so the log keeps its order.
+//! compiled composed with a small builtin component of ours
+//! (`fast_read.wat`) that stands in for its `trading:agent/market` import:
+//! `read` is answered inside wasm, by native loads from the [`ReadTable`] at
+//! the start of the agent's store data, and logged there as runs folded the
+//! way the host folds them; the other functions are the host's own, passed
+//! through. Anything the fast path does not cover (a read past the history,
+//! a text or unknown series, the read bound, a full run buffer, no market
+//! locked) calls the host's `read`, which takes the pending runs first, so
+//! the log keeps its order.
 //!
 //! The agent cannot reach the native loads: wasmtime gives its unsafe
 //! intrinsics to the composed component's import only, and an agent that
 //! imports them itself is refused before composing (see `Runtime::compile`).
-//! Every address the builtin loads from is checked against a bound the host
-//! sets below; the host refreshes the table before each call into the agent,
-//! while it holds the market locked, so no address outlives its lock.
+//! Every address the builtin loads from is checked against a bound in the
+//! table. The host points the table at the market's rings when it locks the
+//! market, arms it with the decision point before each call, and disarms it
+//! when it unlocks, so no address is used outside its lock.
 
 use crate::market::MarketView;
 use std::mem::{offset_of, size_of};
@@ -209,4 +211,29 @@ pub fn compose(agent: &[u8], imports_market: bool) -> anyhow::Result<Vec<u8>> {
     root_instance.arguments.insert(MARKET_IMPORT.into(), argument);
     config.instantiations.insert(wasm_compose::composer::ROOT_COMPONENT_NAME.into(), root_instance);
     wasm_compose::composer::ComponentComposer::new(&root, &config).compose()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn imports_are_the_outer_components_less_types_equal_to_its_own() {
+        let component = wat::parse_str(
+            r#"(component
+                (type $id u32)
+                (import "id" (type (eq $id)))
+                (import "unsafe-intrinsics" (instance))
+                (import "run" (func))
+                (component (import "inner" (func)))
+            )"#,
+        )
+        .unwrap();
+        assert_eq!(imports(&component).unwrap(), ["unsafe-intrinsics", "run"]);
+    }
+
+    #[test]
+    fn the_builtin_text_is_a_component() {
+        assert_eq!(imports(&builtin()).unwrap(), [INTRINSICS_IMPORT, MARKET_IMPORT]);
+    }
 }

@@ -80,9 +80,8 @@ impl CallLog {
         }
     }
 
-    /// Logs the reads the builtin answered since the host's last visit,
-    /// already folded:
-    /// before the host logs anything itself, and after every call.
+    /// Logs the runs of reads the builtin answered since the host's last
+    /// visit: before the host logs anything itself, and after every call.
     pub fn drain_pending(&mut self) {
         for run in self.table.take_pending() {
             let (reads, step) = (run.reads as u16, run.step as i8);

@@ -100,7 +100,8 @@ impl Runtime {
         let mut config = Config::new();
         config.wasm_component_model(true);
         config.cranelift_opt_level(wasmtime::OptLevel::Speed);
-        // Inlines the fast read builtin into the agent's code.
+        // Lets the fast read builtin inline into the agent where wasmtime
+        // finds the caller small enough.
         config.compiler_inlining(wasmtime::Inlining::InterModule);
         config.consume_fuel(settings.fuel);
         config.epoch_interruption(settings.epoch_deadlines);
