@@ -81,3 +81,117 @@ async fn every_read_is_logged_in_order_with_offsets_and_the_data_hash() {
     );
     assert!(next[1]["rationale"].as_str().unwrap().contains(" headline=None "), "an empty cell is missing text");
 }
+
+/// What the probe's `mix` mode does at one bar.
+struct Mix {
+    /// Its reads, as `expanded_accesses` gives them.
+    reads: Vec<(u64, String, String, String)>,
+    orders: usize,
+    /// The sum of the values it read.
+    sum: f64,
+}
+
+/// The probe's `mix` mode, made again here, at bar `bar` (1-based) over `closes`.
+fn mix(bar: u64, closes: &[f64]) -> Mix {
+    let fields = ["close", "open", "headline", "no_such_field"];
+    let now = bar as i64 - 1;
+    let value = |at: usize, offset: i32| {
+        let i = now + i64::from(offset);
+        match at {
+            0 | 1 if offset <= 0 && i >= 0 => closes[i as usize] - 0.5 * at as f64,
+            _ => 0.0,
+        }
+    };
+    let (mut reads, mut orders, mut sum, mut seq) = (Vec::new(), 0, 0.0, 0u64);
+    let mut log = |field: &str, at: String, seq: &mut u64| {
+        let symbol = if field == "cash" { "$portfolio" } else { "XYZ" };
+        reads.push((*seq, symbol.to_owned(), field.to_owned(), at));
+        *seq += 1;
+    };
+    if bar == 1 {
+        for _ in 0..70_000 {
+            sum += value(0, 0);
+            log("close", "0".into(), &mut seq);
+        }
+    }
+    let mut random = bar.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    let mut next = move |n: u64| {
+        random ^= random << 13;
+        random ^= random >> 7;
+        random ^= random << 17;
+        random % n
+    };
+    let (mut at, mut offset, mut step) = (0, 0i32, 0i32);
+    for _ in 0..1_000 {
+        match next(100) {
+            r @ 0..80 => {
+                if r < 60 {
+                    offset += step;
+                    if !(-45..=2).contains(&offset) {
+                        offset = 0;
+                    }
+                } else {
+                    (at, offset, step) = (next(4) as usize, next(48) as i32 - 45, next(3) as i32 - 1);
+                }
+                sum += value(at, offset);
+                log(fields[at], offset.to_string(), &mut seq);
+            }
+            80..88 => log("cash", String::new(), &mut seq),
+            88..93 => {
+                sum += value(0, 0);
+                log("close", "-2..0".into(), &mut seq);
+            }
+            93..97 => {
+                sum += if now % 3 == 0 { format!("h{now}").len() as f64 } else { 0.0 };
+                log("headline", "0".into(), &mut seq);
+            }
+            _ => {
+                orders += 1;
+                seq += 1;
+            }
+        }
+    }
+    reads.sort();
+    Mix { reads, orders, sum }
+}
+
+#[tokio::test]
+async fn a_long_mix_of_reads_by_both_paths_is_logged_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("XYZ.csv");
+    let closes: Vec<f64> = (0..30).map(|i| 100.0 + 0.25 * f64::from(i)).collect();
+    let rows: Vec<String> = closes
+        .iter()
+        .enumerate()
+        .map(|(i, close)| {
+            let headline = if i % 3 == 0 { format!("h{i}") } else { String::new() };
+            format!("2024-01-01 00:{i:02}:00,{},{close},{close},{close},100,{headline}", close - 0.5)
+        })
+        .collect();
+    std::fs::write(&csv, format!("timestamp,open,high,low,close,volume,headline\n{}\n", rows.join("\n"))).unwrap();
+    let fmel = dir.path().join("fmel");
+    let probe = agent("probe");
+    let report = run(&[
+        "--agent",
+        probe.to_str().unwrap(),
+        "--data",
+        csv.to_str().unwrap(),
+        "--param",
+        "mode=mix",
+        "--fmel-dir",
+        fmel.to_str().unwrap(),
+    ])
+    .await
+    .unwrap();
+    assert!(report.agents[0].fault.is_none(), "{:?}", report.agents[0].fault);
+
+    let records = records(&fmel, "probe");
+    let next = stage(&records, "NEXT");
+    assert_eq!(next.len(), closes.len());
+    for (i, record) in next.iter().enumerate() {
+        let Mix { reads, orders, sum } = mix(i as u64 + 1, &closes);
+        assert_eq!(expanded_accesses(record), reads, "decision point {i}");
+        assert_eq!(record["actions"].as_array().unwrap().len(), orders, "decision point {i}");
+        assert_eq!(record["rationale"], format!("sum={sum}"), "decision point {i}: what the agent read");
+    }
+}

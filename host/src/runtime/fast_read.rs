@@ -20,6 +20,7 @@
 //! market, arms it with the decision point before each call, and disarms it
 //! when it unlocks, so no address is used outside its lock.
 
+use crate::fmel::{Access, AccessKind};
 use crate::market::MarketView;
 use std::mem::{offset_of, size_of};
 
@@ -30,18 +31,24 @@ pub const INTRINSICS_IMPORT: &str = "unsafe-intrinsics";
 
 /// Runs of reads logged by the builtin between two visits of the host.
 const PENDING: usize = 64;
+/// The most reads one logged entry holds (its count is a `u16`).
+const RUN_MAX: u32 = u16::MAX as u32;
+/// The builtin answers series ids below this: the open run's key keeps 16 bits of id.
+const SERIES_MAX: u32 = 0xffff;
+/// No open run to continue: the key of series id `SERIES_MAX`, which no read has.
+const NO_OPEN_RUN: u64 = u64::MAX;
 
 /// Reads the builtin made and the host has not yet logged, folded as
-/// [`crate::fmel::Access::fold`] folds them: `reads` reads from `seq` on, of
-/// one series, the first at `offset` and each `step` bars from the one before.
+/// [`Access::fold`] folds them: from `seq` on, up to the next run's `seq`
+/// (or the table's), of one series, the first at `offset` and each `step`
+/// bars from the one before.
 #[repr(C)]
 #[derive(Clone, Copy, Default)]
-pub struct PendingRun {
-    pub seq: u32,
-    pub series: u32,
-    pub offset: i32,
-    pub reads: u32,
-    pub step: i32,
+struct PendingRun {
+    seq: u32,
+    series: u32,
+    offset: i32,
+    step: i32,
 }
 
 /// Where a number series' values are: the addresses of its field's ring and
@@ -55,26 +62,35 @@ pub struct Column {
 }
 
 /// What the builtin reads and writes, at the start of the agent's store
-/// data (see `AgentState`). Addresses are `u64` as the intrinsics take them.
+/// data (see `AgentState`). Addresses are `u64` as the intrinsics take them;
+/// fields the builtin reads together are paired into one 8-byte load.
 #[repr(C)]
 pub struct ReadTable {
     /// Address of `columns[0]`.
     columns_address: u64,
+    /// Reads in this decision point, by both paths.
+    reads: u32,
+    /// The builtin hands a read to the host once `reads` reaches this: the
+    /// read bound, or sooner when the open run is full.
+    stop: u32,
     /// Series ids below this are answered by the builtin; 0 while no market is locked.
     readable: u32,
-    /// The decision point's index into the feeds' bar counts.
-    point_slot: u32,
     /// Bars of history a read may reach back.
     kept: u32,
+    /// The decision point's index into the feeds' bar counts.
+    point_slot: u32,
     /// The size of the field rings, less one (a power of two).
     ring_mask: u32,
-    /// Reads in this decision point, by both paths.
-    pub reads: u32,
-    pub reads_limit: u32,
-    /// The call log's sequence number, shared by both paths.
-    pub seq: u32,
+    /// The read that continues the last pending run: `step + 1` in the top
+    /// 16 bits, then the series id and the offset; [`NO_OPEN_RUN`] when
+    /// there is none or its step is not known yet (one read).
+    open: u64,
+    reads_limit: u32,
+    /// The sequence number less `reads`: both paths count reads, so only
+    /// the host, which logs what is not a read, moves it.
+    seq_base: u32,
     /// 0 while the host keeps no log (only `bench/` turns it off).
-    pub logging: u32,
+    logging: u32,
     pending_len: u32,
     pending: Box<[PendingRun; PENDING]>,
     columns: Vec<Column>,
@@ -84,13 +100,15 @@ impl ReadTable {
     pub fn new(reads_limit: u32) -> Self {
         Self {
             columns_address: 0,
-            readable: 0,
-            point_slot: 0,
-            kept: 0,
-            ring_mask: 0,
             reads: 0,
+            stop: reads_limit,
+            readable: 0,
+            kept: 0,
+            point_slot: 0,
+            ring_mask: 0,
+            open: NO_OPEN_RUN,
             reads_limit,
-            seq: 0,
+            seq_base: 0,
             logging: 1,
             pending_len: 0,
             pending: Box::new([PendingRun::default(); PENDING]),
@@ -117,18 +135,75 @@ impl ReadTable {
         match point_slot {
             Some(slot) => {
                 self.point_slot = slot as u32;
-                self.readable = self.columns.len() as u32;
+                self.readable = self.columns.len().min(SERIES_MAX as usize) as u32;
             }
             None => self.readable = 0,
         }
     }
 
-    /// Takes the runs of reads the builtin logged since the last take, oldest first.
-    pub fn take_pending(&mut self) -> impl Iterator<Item = PendingRun> + '_ {
+    /// Sequence numbers and the read count start over at each decision point.
+    pub fn new_decision(&mut self) {
+        debug_assert_eq!(self.pending_len, 0, "the host takes the pending runs after every call");
+        (self.reads, self.seq_base) = (0, 0);
+    }
+
+    pub fn logging(&self) -> bool {
+        self.logging != 0
+    }
+
+    pub fn set_logging(&mut self, on: bool) {
+        self.logging = u32::from(on);
+    }
+
+    /// Whether another read is within the read bound.
+    pub fn may_read(&self) -> bool {
+        self.reads < self.reads_limit
+    }
+
+    /// Counts a read the host answers; returns its sequence number. Take
+    /// the pending runs first.
+    pub fn count_read(&mut self) -> u32 {
+        let seq = self.seq();
+        self.reads += 1;
+        seq
+    }
+
+    /// The sequence number of something logged that is not a read. Take
+    /// the pending runs first.
+    pub fn next_seq(&mut self) -> u32 {
+        let seq = self.seq();
+        self.seq_base = self.seq_base.wrapping_add(1);
+        seq
+    }
+
+    fn seq(&self) -> u32 {
+        self.seq_base.wrapping_add(self.reads)
+    }
+
+    /// Takes the reads the builtin logged since the last take, oldest
+    /// first, as the host would have logged them.
+    pub fn take_pending(&mut self) -> impl Iterator<Item = Access> + '_ {
         let len = std::mem::take(&mut self.pending_len) as usize;
-        self.pending[..len].iter().copied()
+        (self.open, self.stop) = (NO_OPEN_RUN, self.reads_limit);
+        let end = self.seq();
+        let runs = &self.pending[..len];
+        runs.iter().enumerate().map(move |(i, run)| {
+            let until = runs.get(i + 1).map_or(end, |next| next.seq);
+            let (reads, step) = (until.wrapping_sub(run.seq) as u16, run.step as i8);
+            Access { seq: run.seq, kind: AccessKind::Number { series: run.series, offset: run.offset, reads, step } }
+        })
     }
 }
+
+// The builtin loads these pairs as one `u64` each, the first field in the low half.
+const _: () = assert!(
+    offset_of!(ReadTable, stop) == offset_of!(ReadTable, reads) + 4
+        && offset_of!(ReadTable, kept) == offset_of!(ReadTable, readable) + 4
+        && offset_of!(ReadTable, ring_mask) == offset_of!(ReadTable, point_slot) + 4
+        && offset_of!(PendingRun, seq) == 0
+        && offset_of!(PendingRun, series) == 4
+        && offset_of!(PendingRun, step) == offset_of!(PendingRun, offset) + 4
+);
 
 /// The builtin, in the text format; offsets and sizes come from the types
 /// above. It is part of the component cache's key.
@@ -136,24 +211,22 @@ pub fn builtin_text() -> String {
     format!(
         include_str!("fast_read.wat"),
         columns_address = offset_of!(ReadTable, columns_address),
+        reads = offset_of!(ReadTable, reads),
+        stop = offset_of!(ReadTable, stop),
         readable = offset_of!(ReadTable, readable),
         point_slot = offset_of!(ReadTable, point_slot),
-        kept = offset_of!(ReadTable, kept),
-        ring_mask = offset_of!(ReadTable, ring_mask),
-        reads = offset_of!(ReadTable, reads),
+        open = offset_of!(ReadTable, open),
         reads_limit = offset_of!(ReadTable, reads_limit),
-        seq = offset_of!(ReadTable, seq),
+        seq_base = offset_of!(ReadTable, seq_base),
         logging = offset_of!(ReadTable, logging),
         pending_len = offset_of!(ReadTable, pending_len),
         pending = offset_of!(ReadTable, pending),
         pending_cap = PENDING,
         run_size = size_of::<PendingRun>(),
-        run_seq = offset_of!(PendingRun, seq),
-        run_series = offset_of!(PendingRun, series),
         run_offset = offset_of!(PendingRun, offset),
-        run_reads = offset_of!(PendingRun, reads),
         run_step = offset_of!(PendingRun, step),
-        run_max = u16::MAX,
+        run_max = RUN_MAX,
+        no_open_run = NO_OPEN_RUN as i64,
         column_size = size_of::<Column>(),
         column_values = offset_of!(Column, values),
         column_counts = offset_of!(Column, counts),

@@ -7,6 +7,7 @@
     (export "u32-native-load" (func (param "pointer" u64) (result u32)))
     (export "u32-native-store" (func (param "pointer" u64) (param "value" u32)))
     (export "u64-native-load" (func (param "pointer" u64) (result u64)))
+    (export "u64-native-store" (func (param "pointer" u64) (param "value" u64)))
   ))
 
   ;; `trading:agent/market`, as the host provides it.
@@ -46,84 +47,113 @@
     (import "" "load32" (func $load32 (param i64) (result i32)))
     (import "" "store32" (func $store32 (param i64 i32)))
     (import "" "load64" (func $load64 (param i64) (result i64)))
+    (import "" "store64" (func $store64 (param i64 i64)))
     (import "" "host-read" (func $host-read (param i32 i32) (result f64)))
 
+    ;; Each intrinsic is a call to wasm, and fuel is written back to the
+    ;; store before every call: the path a read takes makes as few as it
+    ;; can, and loads paired `u32` fields as one `u64` (low half first).
     (func (export "read") (param $series i32) (param $offset i32) (result f64)
-      (local $table i64) (local $column i64) (local $values i64) (local $count i64) (local $back i32)
-      (local $reads i32) (local $pending i32) (local $seq i32) (local $last i64) (local $run i32) (local $gap i32)
+      (local $table i64) (local $pair i64) (local $bounds i64) (local $reads i32) (local $back i32)
+      (local $column i64) (local $values i64) (local $open i64) (local $count i64)
       (local.set $table (call $data))
       (block $host
         ;; A series the table answers, at an offset within the history (a
-        ;; positive offset wraps past `kept`, which stays below 2^31), within
-        ;; the read bound, with room to log it: one branch for all four.
+        ;; positive offset wraps past `kept`, which stays below 2^31), a
+        ;; read before `stop`: one branch for all three.
         (local.set $back (i32.sub (i32.const 0) (local.get $offset)))
-        (local.set $reads (call $load32 (i64.add (local.get $table) (i64.const {reads}))))
-        (local.set $pending (call $load32 (i64.add (local.get $table) (i64.const {pending_len}))))
+        (local.set $pair (call $load64 (i64.add (local.get $table) (i64.const {reads}))))
+        (local.set $reads (i32.wrap_i64 (local.get $pair)))
+        (local.set $bounds (call $load64 (i64.add (local.get $table) (i64.const {readable}))))
         (br_if $host (i32.or
+          (i32.ge_u (local.get $reads) (i32.wrap_i64 (i64.shr_u (local.get $pair) (i64.const 32))))
           (i32.or
-            (i32.ge_u (local.get $series) (call $load32 (i64.add (local.get $table) (i64.const {readable}))))
-            (i32.ge_u (local.get $back) (call $load32 (i64.add (local.get $table) (i64.const {kept})))))
-          (i32.or
-            (i32.ge_u (local.get $reads) (call $load32 (i64.add (local.get $table) (i64.const {reads_limit}))))
-            (i32.ge_u (local.get $pending) (i32.const {pending_cap})))))
+            (i32.ge_u (local.get $series) (i32.wrap_i64 (local.get $bounds)))
+            (i32.ge_u (local.get $back) (i32.wrap_i64 (i64.shr_u (local.get $bounds) (i64.const 32)))))))
         (local.set $column (i64.add (call $load64 (i64.add (local.get $table) (i64.const {columns_address})))
           (i64.mul (i64.extend_i32_u (local.get $series)) (i64.const {column_size}))))
         (local.set $values (call $load64 (i64.add (local.get $column) (i64.const {column_values}))))
         (br_if $host (i64.eqz (local.get $values)))
 
-        (call $store32 (i64.add (local.get $table) (i64.const {reads})) (i32.add (local.get $reads) (i32.const 1)))
-        (local.set $seq (call $load32 (i64.add (local.get $table) (i64.const {seq}))))
-        (call $store32 (i64.add (local.get $table) (i64.const {seq})) (i32.add (local.get $seq) (i32.const 1)))
         (if (call $load32 (i64.add (local.get $table) (i64.const {logging})))
           (then
-            (block $logged
-              ;; The read continues the last run, as `Access::fold` folds:
-              ;; the next sequence number, the same series, and the run's step.
-              (block $new-run
-                (br_if $new-run (i32.eqz (local.get $pending)))
-                (local.set $last (i64.add (call $load64 (i64.add (local.get $table) (i64.const {pending})))
-                  (i64.mul (i64.extend_i32_u (i32.sub (local.get $pending) (i32.const 1))) (i64.const {run_size}))))
-                (local.set $run (call $load32 (i64.add (local.get $last) (i64.const {run_reads}))))
-                (local.set $gap (i32.sub (local.get $offset) (call $load32 (i64.add (local.get $last) (i64.const {run_offset})))))
-                (br_if $new-run (i32.or
-                  (i32.or
-                    (i32.ne (call $load32 (i64.add (local.get $last) (i64.const {run_series}))) (local.get $series))
-                    (i32.ne (i32.add (call $load32 (i64.add (local.get $last) (i64.const {run_seq}))) (local.get $run)) (local.get $seq)))
-                  (i32.ge_u (local.get $run) (i32.const {run_max}))))
-                (if (i32.eq (local.get $run) (i32.const 1))
-                  (then
-                    ;; The second read sets the step: -1, 0 or 1.
-                    (br_if $new-run (i32.gt_u (i32.add (local.get $gap) (i32.const 1)) (i32.const 2)))
-                    (call $store32 (i64.add (local.get $last) (i64.const {run_step})) (local.get $gap)))
-                  (else
-                    (br_if $new-run (i32.ne (local.get $gap)
-                      (i32.mul (call $load32 (i64.add (local.get $last) (i64.const {run_step}))) (local.get $run))))))
-                (call $store32 (i64.add (local.get $last) (i64.const {run_reads})) (i32.add (local.get $run) (i32.const 1)))
-                (br $logged))
-              (local.set $last (i64.add (call $load64 (i64.add (local.get $table) (i64.const {pending})))
-                (i64.mul (i64.extend_i32_u (local.get $pending)) (i64.const {run_size}))))
-              (call $store32 (i64.add (local.get $last) (i64.const {run_seq})) (local.get $seq))
-              (call $store32 (i64.add (local.get $last) (i64.const {run_series})) (local.get $series))
-              (call $store32 (i64.add (local.get $last) (i64.const {run_offset})) (local.get $offset))
-              (call $store32 (i64.add (local.get $last) (i64.const {run_reads})) (i32.const 1))
-              (call $store32 (i64.add (local.get $last) (i64.const {run_step})) (i32.const 0))
-              (call $store32 (i64.add (local.get $table) (i64.const {pending_len})) (i32.add (local.get $pending) (i32.const 1))))))
+            (local.set $open (call $load64 (i64.add (local.get $table) (i64.const {open}))))
+            (if (i64.eq (i64.and (local.get $open) (i64.const 0xffff_ffff_ffff))
+                  (i64.or (i64.shl (i64.extend_i32_u (local.get $series)) (i64.const 32)) (i64.extend_i32_u (local.get $offset))))
+              (then
+                ;; The read the open run expected: it moves on by its step.
+                (call $store64 (i64.add (local.get $table) (i64.const {open}))
+                  (i64.or (i64.and (local.get $open) (i64.const 0xffff_ffff_0000_0000))
+                    (i64.extend_i32_u (i32.add (local.get $offset)
+                      (i32.sub (i32.wrap_i64 (i64.shr_u (local.get $open) (i64.const 48))) (i32.const 1)))))))
+              (else
+                (br_if $host (i32.eqz
+                  (call $log-other (local.get $table) (local.get $series) (local.get $offset) (local.get $reads))))))))
+        (call $store32 (i64.add (local.get $table) (i64.const {reads})) (i32.add (local.get $reads) (i32.const 1)))
 
         ;; The value, or missing (NaN) before the feed's history reaches back
         ;; that far; the masked slot is inside the ring either way.
+        (local.set $pair (call $load64 (i64.add (local.get $table) (i64.const {point_slot}))))
         (local.set $count (call $load64 (i64.add
           (call $load64 (i64.add (local.get $column) (i64.const {column_counts})))
-          (i64.shl (i64.extend_i32_u (call $load32 (i64.add (local.get $table) (i64.const {point_slot})))) (i64.const 3)))))
+          (i64.shl (i64.and (local.get $pair) (i64.const 0xffff_ffff)) (i64.const 3)))))
         (return (select
           (f64.reinterpret_i64 (call $load64 (i64.add (local.get $values)
             (i64.shl
               (i64.and (i64.sub (i64.sub (local.get $count) (i64.const 1)) (i64.extend_i32_u (local.get $back)))
-                (i64.extend_i32_u (call $load32 (i64.add (local.get $table) (i64.const {ring_mask})))))
+                (i64.shr_u (local.get $pair) (i64.const 32)))
               (i64.const 3)))))
           (f64.const nan)
           (i64.lt_u (i64.extend_i32_u (local.get $back)) (local.get $count))))
       )
       (call $host-read (local.get $series) (local.get $offset))
+    )
+
+    ;; Logs a read the open run does not take, as `Access::fold` folds: the
+    ;; second read of a run, one bar or none from the first, sets its step;
+    ;; any other starts a run. Returns 0, logging nothing, when the run
+    ;; buffer is full: the host takes that read.
+    (func $log-other (param $table i64) (param $series i32) (param $offset i32) (param $reads i32) (result i32)
+      (local $pending i32) (local $run i64) (local $gap i32) (local $limit i64)
+      (local.set $pending (call $load32 (i64.add (local.get $table) (i64.const {pending_len}))))
+      ;; No open run but a pending one: it has had one read (the host's
+      ;; visits take every run, so the sequence has no gap).
+      (if (i32.and
+            (i64.eq (call $load64 (i64.add (local.get $table) (i64.const {open}))) (i64.const {no_open_run}))
+            (i32.ne (local.get $pending) (i32.const 0)))
+        (then
+          (local.set $run (i64.add (call $load64 (i64.add (local.get $table) (i64.const {pending})))
+            (i64.mul (i64.extend_i32_u (i32.sub (local.get $pending) (i32.const 1))) (i64.const {run_size}))))
+          (local.set $gap (i32.sub (local.get $offset) (call $load32 (i64.add (local.get $run) (i64.const {run_offset})))))
+          (if (i32.and
+                (i32.eq (i32.wrap_i64 (i64.shr_u (call $load64 (local.get $run)) (i64.const 32))) (local.get $series))
+                (i32.le_u (i32.add (local.get $gap) (i32.const 1)) (i32.const 2)))
+            (then
+              (call $store32 (i64.add (local.get $run) (i64.const {run_step})) (local.get $gap))
+              (call $store64 (i64.add (local.get $table) (i64.const {open}))
+                (i64.or (i64.shl (i64.extend_i32_u (i32.add (local.get $gap) (i32.const 1))) (i64.const 48))
+                  (i64.or (i64.shl (i64.extend_i32_u (local.get $series)) (i64.const 32))
+                    (i64.extend_i32_u (i32.add (local.get $offset) (local.get $gap))))))
+              (return (i32.const 1))))))
+      (if (i32.ge_u (local.get $pending) (i32.const {pending_cap}))
+        (then (return (i32.const 0))))
+      (local.set $run (i64.add (call $load64 (i64.add (local.get $table) (i64.const {pending})))
+        (i64.mul (i64.extend_i32_u (local.get $pending)) (i64.const {run_size}))))
+      ;; seq and series; offset and step 0.
+      (call $store64 (local.get $run) (i64.or
+        (i64.extend_i32_u (i32.add (call $load32 (i64.add (local.get $table) (i64.const {seq_base}))) (local.get $reads)))
+        (i64.shl (i64.extend_i32_u (local.get $series)) (i64.const 32))))
+      (call $store64 (i64.add (local.get $run) (i64.const {run_offset})) (i64.extend_i32_u (local.get $offset)))
+      (call $store32 (i64.add (local.get $table) (i64.const {pending_len})) (i32.add (local.get $pending) (i32.const 1)))
+      (call $store64 (i64.add (local.get $table) (i64.const {open})) (i64.const {no_open_run}))
+      ;; A run holds at most {run_max} reads: the builtin stops there, and
+      ;; the host takes the next read and starts over.
+      (local.set $limit (i64.add (i64.extend_i32_u (local.get $reads)) (i64.const {run_max})))
+      (call $store32 (i64.add (local.get $table) (i64.const {stop})) (i32.wrap_i64 (select
+        (local.get $limit)
+        (i64.extend_i32_u (call $load32 (i64.add (local.get $table) (i64.const {reads_limit}))))
+        (i64.lt_u (local.get $limit) (i64.extend_i32_u (call $load32 (i64.add (local.get $table) (i64.const {reads_limit}))))))))
+      (i32.const 1)
     )
   )
 
@@ -131,12 +161,14 @@
   (core func $load32 (canon lower (func $intrinsics "u32-native-load")))
   (core func $store32 (canon lower (func $intrinsics "u32-native-store")))
   (core func $load64 (canon lower (func $intrinsics "u64-native-load")))
+  (core func $store64 (canon lower (func $intrinsics "u64-native-store")))
   (core func $host-read (canon lower (func $host "read")))
   (core instance $fast-instance (instantiate $fast (with "" (instance
     (export "data" (func $data))
     (export "load32" (func $load32))
     (export "store32" (func $store32))
     (export "load64" (func $load64))
+    (export "store64" (func $store64))
     (export "host-read" (func $host-read))
   ))))
 

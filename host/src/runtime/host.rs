@@ -83,11 +83,7 @@ impl CallLog {
     /// Logs the runs of reads the builtin answered since the host's last
     /// visit: before the host logs anything itself, and after every call.
     pub fn drain_pending(&mut self) {
-        for run in self.table.take_pending() {
-            let (reads, step) = (run.reads as u16, run.step as i8);
-            let kind = AccessKind::Number { series: run.series, offset: run.offset, reads, step };
-            self.accesses.push(Access { seq: run.seq, kind });
-        }
+        self.accesses.extend(self.table.take_pending());
     }
 
     /// Takes what the bounds refused since the last take.
@@ -106,16 +102,16 @@ impl CallLog {
     }
 
     fn next_seq(&mut self) -> u32 {
-        let seq = self.table.seq;
-        self.table.seq += 1;
-        seq
+        self.drain_pending();
+        self.table.next_seq()
     }
 
+    /// Logs a read the host answers.
     #[inline]
     fn access(&mut self, kind: AccessKind) {
         self.drain_pending();
-        let seq = self.next_seq();
-        if self.table.logging != 0 {
+        let seq = self.table.count_read();
+        if self.table.logging() {
             Access { seq, kind }.log_into(&mut self.accesses);
         }
     }
@@ -168,23 +164,21 @@ impl HostState {
     /// measure what logging costs; a run always logs.
     #[doc(hidden)]
     pub fn set_logging(&mut self, on: bool) {
-        self.log.table.logging = u32::from(on);
+        self.log.table.set_logging(on);
     }
 
     /// Sequence numbers and per-decision bounds start over at each decision point.
     pub fn new_decision(&mut self) {
-        self.log.table.seq = 0;
-        self.log.table.reads = 0;
+        self.log.table.new_decision();
         self.used = Used::default();
     }
 
     /// Logs a read, or traps when the decision has had too many.
     #[inline]
     fn access(&mut self, kind: AccessKind) -> wasmtime::Result<()> {
-        if self.log.table.reads >= self.limits.reads_per_decision {
+        if !self.log.table.may_read() {
             return Err(self.too_many_reads());
         }
-        self.log.table.reads += 1;
         self.log.access(kind);
         Ok(())
     }

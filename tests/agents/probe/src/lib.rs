@@ -5,6 +5,9 @@
 //! - `orders`: on the first bar, orders the host must refuse, then one it takes.
 //! - `sandbox`: reports its clock, random numbers, environment and file access.
 //! - `panic`: panics on bar `at` (default 3).
+//! - `mix`: a long pseudo-random mix of reads, by both of the host's read
+//!   paths, with orders between them; tests/it/access_log.rs makes the same
+//!   mix and checks the log against it.
 
 use std::fmt::Write as _;
 use trading_sdk::prelude::*;
@@ -28,6 +31,7 @@ impl Agent for Probe {
             "orders" if self.bars == 1 => orders(ctx),
             "sandbox" if self.bars == 1 => sandbox(ctx),
             "panic" if self.bars == self.at => panic!("probe panics on bar {}", self.at),
+            "mix" => mix(ctx, self.bars),
             _ => {}
         }
     }
@@ -56,6 +60,51 @@ fn reads(ctx: &Context) {
     let _ = write!(seen, "nothing={:?} ", feed.field("no_such_field", 0));
     let _ = write!(seen, "o0={:?}", feed.open(0));
     ctx.explain(seen);
+}
+
+/// Reads the mix of bar `bar` makes; tests/it/access_log.rs has its twin.
+/// On the first bar it first reads one value 70,000 times: longer than one
+/// logged entry holds.
+fn mix(ctx: &Context, bar: u64) {
+    let feed = &ctx.feeds()[0];
+    let series = ["close", "open", "headline", "no_such_field"].map(|f| feed.series(f));
+    let mut sum = 0.0;
+    let mut add = |value: Option<f64>| sum += value.unwrap_or(0.0);
+    if bar == 1 {
+        for _ in 0..70_000 {
+            add(series[0].get(0));
+        }
+    }
+    let mut random = bar.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    let mut next = move |n: u64| {
+        random ^= random << 13;
+        random ^= random >> 7;
+        random ^= random << 17;
+        random % n
+    };
+    let (mut at, mut offset, mut step) = (0, 0i32, 0i32);
+    for _ in 0..1_000 {
+        match next(100) {
+            0..60 => {
+                offset += step;
+                if !(-45..=2).contains(&offset) {
+                    offset = 0;
+                }
+                add(series[at].get(offset));
+            }
+            60..80 => {
+                (at, offset, step) = (next(4) as usize, next(48) as i32 - 45, next(3) as i32 - 1);
+                add(series[at].get(offset));
+            }
+            80..88 => drop(std::hint::black_box(ctx.cash())),
+            88..93 => add(series[0].window(3).last().copied()),
+            93..97 => add(series[2].text(0).map(|t| t.len() as f64)),
+            _ => {
+                let _ = feed.buy(1.0).submit();
+            }
+        }
+    }
+    ctx.explain(format!("sum={sum}"));
 }
 
 fn orders(ctx: &Context) {
