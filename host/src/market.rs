@@ -169,6 +169,11 @@ struct Stamp {
     bar: CurrentBar,
 }
 
+/// The size of a [`Stamp`] and where its decision point's index is, for
+/// [`MarketView::raw_feed`]'s readers: the feed's newest bar is the stamp at
+/// `(count - 1) % BLOCK_POINTS`.
+pub const RAW_STAMP: (usize, usize) = (size_of::<Stamp>(), std::mem::offset_of!(Stamp, decision));
+
 pub struct FeedState {
     pub schema: FeedSchema,
     /// Bars delivered by each of the last [`BLOCK_POINTS`] decision points,
@@ -325,6 +330,13 @@ impl<'a> MarketView<'a> {
     pub fn raw_column(&self, id: FeedId, field: usize) -> (u64, u64) {
         let feed = self.feed(id);
         (feed.numbers[field].as_ptr() as u64, feed.counts.as_ptr() as u64)
+    }
+
+    /// The addresses of a feed's bar counts by point and of its recent
+    /// bars' stamps (laid out as [`RAW_STAMP`] says), for the same path.
+    pub fn raw_feed(&self, id: FeedId) -> (u64, u64) {
+        let feed = self.feed(id);
+        (feed.counts.as_ptr() as u64, feed.stamps.as_ptr() as u64)
     }
 
     #[inline]

@@ -195,3 +195,33 @@ async fn a_long_mix_of_reads_by_both_paths_is_logged_exactly() {
         assert_eq!(record["rationale"], format!("sum={sum}"), "decision point {i}: what the agent read");
     }
 }
+
+#[tokio::test]
+async fn feeds_report_whether_they_updated_and_their_length_at_each_point() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    let csv = |minutes: &[u32]| {
+        let rows: Vec<String> = minutes.iter().map(|m| format!("2024-01-01 00:0{m}:00,1,1,1,1,1")).collect();
+        format!("timestamp,open,high,low,close,volume\n{}\n", rows.join("\n"))
+    };
+    std::fs::write(data.join("XYZ.csv"), csv(&[0, 1, 2, 3, 4])).unwrap();
+    std::fs::write(data.join("ABC.csv"), csv(&[1, 3, 4])).unwrap();
+    let fmel = dir.path().join("fmel");
+    let probe = agent("probe");
+    let args = ["--agent", probe.to_str().unwrap(), "--data", data.to_str().unwrap(), "--param", "mode=feeds"];
+    run(&[&args[..], &["--fmel-dir", fmel.to_str().unwrap()]].concat()).await.unwrap();
+
+    let records = records(&fmel, "probe");
+    let seen: Vec<&str> = stage(&records, "NEXT").iter().map(|r| r["rationale"].as_str().unwrap()).collect();
+    assert_eq!(
+        seen,
+        [
+            "init: ABC updated=false len=0, XYZ updated=false len=0; bar: ABC updated=false len=0, XYZ updated=true len=1",
+            "ABC updated=true len=1, XYZ updated=true len=2",
+            "ABC updated=false len=1, XYZ updated=true len=3",
+            "ABC updated=true len=2, XYZ updated=true len=4",
+            "ABC updated=true len=3, XYZ updated=true len=5",
+        ]
+    );
+}

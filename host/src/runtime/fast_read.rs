@@ -6,10 +6,12 @@
 //! (`fast_read.wat`) that stands in for its `trading:agent/market` import:
 //! `read` is answered inside wasm, by native loads from the [`ReadTable`] at
 //! the start of the agent's store data, and logged there as runs folded the
-//! way the host folds them; the other functions are the host's own, passed
-//! through. Anything the fast path does not cover (a read past the history,
-//! a text or unknown series, the read bound, a full run buffer, no market
-//! locked) calls the host's `read`, which takes the pending runs first, so
+//! way the host folds them. `updated` and `bar-count`, which agents call per
+//! feed per bar and which log nothing, are answered the same way; the other
+//! functions are the host's own, passed through. Anything the fast path
+//! does not cover (a read past the history, a text or unknown series or
+//! feed, the read bound, a full run buffer, no market locked) calls the
+//! host's own function, which for a read takes the pending runs first, so
 //! the log keeps its order.
 //!
 //! The agent cannot reach the native loads: wasmtime gives its unsafe
@@ -21,7 +23,7 @@
 //! when it unlocks, so no address is used outside its lock.
 
 use crate::fmel::{Access, AccessKind};
-use crate::market::MarketView;
+use crate::market::{BLOCK_POINTS, FeedId, MarketView, RAW_STAMP};
 use std::mem::{offset_of, size_of};
 
 /// The import the builtin stands in for.
@@ -61,6 +63,14 @@ pub struct Column {
     pub counts: u64,
 }
 
+/// Where a feed's bar counts by decision point and its recent bars' stamps are.
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct FeedAddresses {
+    counts: u64,
+    stamps: u64,
+}
+
 /// What the builtin reads and writes, at the start of the agent's store
 /// data (see `AgentState`). Addresses are `u64` as the intrinsics take them;
 /// fields the builtin reads together are paired into one 8-byte load.
@@ -85,6 +95,12 @@ pub struct ReadTable {
     /// 16 bits, then the series id and the offset; [`NO_OPEN_RUN`] when
     /// there is none or its step is not known yet (one read).
     open: u64,
+    /// The decision point's index, which stamps the bars it delivered.
+    at: u64,
+    /// Address of `feeds[0]`.
+    feeds_address: u64,
+    /// Feed ids below this are answered by the builtin; 0 while no market is locked.
+    answered_feeds: u32,
     reads_limit: u32,
     /// The sequence number less `reads`: both paths count reads, so only
     /// the host, which logs what is not a read, moves it.
@@ -94,6 +110,7 @@ pub struct ReadTable {
     pending_len: u32,
     pending: Box<[PendingRun; PENDING]>,
     columns: Vec<Column>,
+    feeds: Vec<FeedAddresses>,
 }
 
 impl ReadTable {
@@ -107,37 +124,49 @@ impl ReadTable {
             point_slot: 0,
             ring_mask: 0,
             open: NO_OPEN_RUN,
+            at: 0,
+            feeds_address: 0,
+            answered_feeds: 0,
             reads_limit,
             seq_base: 0,
             logging: 1,
             pending_len: 0,
             pending: Box::new([PendingRun::default(); PENDING]),
             columns: Vec::new(),
+            feeds: Vec::new(),
         }
     }
 
-    /// Points the table at the market's rings, one column per series id;
-    /// the fast path stays off until [`Self::arm`].
+    /// Points the table at the market's rings, one column per series id,
+    /// and at its feeds; the fast path stays off until [`Self::arm`].
     pub fn set_columns(&mut self, market: MarketView<'_>, columns: impl Iterator<Item = Column>) {
         self.columns.clear();
         self.columns.extend(columns);
         self.columns_address = self.columns.as_ptr() as u64;
+        self.feeds.clear();
+        self.feeds.extend((0..market.feeds().len()).map(|i| {
+            let (counts, stamps) = market.raw_feed(FeedId(i as u32));
+            FeedAddresses { counts, stamps }
+        }));
+        self.feeds_address = self.feeds.as_ptr() as u64;
         let (kept, ring) = market.history();
         // Below 2^31, so that the builtin's one unsigned comparison also
         // sends positive offsets to the host.
         self.kept = kept.min(i32::MAX as usize) as u32;
         self.ring_mask = (ring - 1) as u32;
-        self.readable = 0;
+        (self.readable, self.answered_feeds) = (0, 0);
     }
 
-    /// Turns the fast path on at a decision point, or off without one.
-    pub fn arm(&mut self, point_slot: Option<usize>) {
-        match point_slot {
-            Some(slot) => {
-                self.point_slot = slot as u32;
+    /// Turns the fast path on at a decision point (its index and its slot
+    /// in per-point arrays), or off without one.
+    pub fn arm(&mut self, point: Option<(u64, usize)>) {
+        match point {
+            Some((at, slot)) => {
+                (self.at, self.point_slot) = (at, slot as u32);
                 self.readable = self.columns.len().min(SERIES_MAX as usize) as u32;
+                self.answered_feeds = self.feeds.len() as u32;
             }
-            None => self.readable = 0,
+            None => (self.readable, self.answered_feeds) = (0, 0),
         }
     }
 
@@ -230,6 +259,15 @@ pub fn builtin_text() -> String {
         column_size = size_of::<Column>(),
         column_values = offset_of!(Column, values),
         column_counts = offset_of!(Column, counts),
+        at = offset_of!(ReadTable, at),
+        feeds_address = offset_of!(ReadTable, feeds_address),
+        answered_feeds = offset_of!(ReadTable, answered_feeds),
+        feed_size = size_of::<FeedAddresses>(),
+        feed_counts = offset_of!(FeedAddresses, counts),
+        feed_stamps = offset_of!(FeedAddresses, stamps),
+        stamp_size = RAW_STAMP.0,
+        stamp_decision = RAW_STAMP.1,
+        stamp_mask = BLOCK_POINTS - 1,
         market = MARKET_IMPORT,
         intrinsics = INTRINSICS_IMPORT,
     )

@@ -1,6 +1,7 @@
 ;; The fast read builtin (see fast_read.rs): it exports the `market`
-;; interface, answers `read` itself and passes the other functions through
-;; to the host's. Offsets in braces are filled in from the Rust types.
+;; interface, answers `read`, `updated` and `bar-count` itself and passes
+;; the other functions through to the host's. Offsets in braces are filled
+;; in from the Rust types.
 (component
   (import "{intrinsics}" (instance $intrinsics
     (export "store-data-address" (func (result u64)))
@@ -49,6 +50,8 @@
     (import "" "load64" (func $load64 (param i64) (result i64)))
     (import "" "store64" (func $store64 (param i64 i64)))
     (import "" "host-read" (func $host-read (param i32 i32) (result f64)))
+    (import "" "host-updated" (func $host-updated (param i32) (result i32)))
+    (import "" "host-bar-count" (func $host-bar-count (param i32) (result i64)))
 
     ;; Each intrinsic is a call to wasm, and fuel is written back to the
     ;; store before every call: the path a read takes makes as few as it
@@ -109,6 +112,45 @@
       (call $host-read (local.get $series) (local.get $offset))
     )
 
+;; `updated` and `bar-count`: from the feed's bar count at the decision
+    ;; point and the stamp of its newest bar.
+    (func (export "updated") (param $feed i32) (result i32)
+      (local $table i64) (local $addresses i64) (local $count i64)
+      (local.set $table (call $data))
+      (if (i32.ge_u (local.get $feed) (call $load32 (i64.add (local.get $table) (i64.const {answered_feeds}))))
+        (then (return (call $host-updated (local.get $feed)))))
+      (local.set $addresses (call $feed-addresses (local.get $table) (local.get $feed)))
+      (local.set $count (call $count (local.get $table) (local.get $addresses)))
+      (if (i64.eqz (local.get $count)) (then (return (i32.const 0))))
+      (i64.eq
+        (call $load64 (i64.add
+          (call $load64 (i64.add (local.get $addresses) (i64.const {feed_stamps})))
+          (i64.add
+            (i64.mul (i64.and (i64.sub (local.get $count) (i64.const 1)) (i64.const {stamp_mask})) (i64.const {stamp_size}))
+            (i64.const {stamp_decision}))))
+        (call $load64 (i64.add (local.get $table) (i64.const {at}))))
+    )
+
+    (func (export "bar-count") (param $feed i32) (result i64)
+      (local $table i64)
+      (local.set $table (call $data))
+      (if (i32.ge_u (local.get $feed) (call $load32 (i64.add (local.get $table) (i64.const {answered_feeds}))))
+        (then (return (call $host-bar-count (local.get $feed)))))
+      (call $count (local.get $table) (call $feed-addresses (local.get $table) (local.get $feed)))
+    )
+
+    (func $feed-addresses (param $table i64) (param $feed i32) (result i64)
+      (i64.add (call $load64 (i64.add (local.get $table) (i64.const {feeds_address})))
+        (i64.mul (i64.extend_i32_u (local.get $feed)) (i64.const {feed_size})))
+    )
+
+    ;; Bars the feed has delivered by the decision point.
+    (func $count (param $table i64) (param $addresses i64) (result i64)
+      (call $load64 (i64.add
+        (call $load64 (i64.add (local.get $addresses) (i64.const {feed_counts})))
+        (i64.shl (i64.extend_i32_u (call $load32 (i64.add (local.get $table) (i64.const {point_slot})))) (i64.const 3))))
+    )
+
     ;; Logs a read the open run does not take, as `Access::fold` folds: the
     ;; second read of a run, one bar or none from the first, sets its step;
     ;; any other starts a run. Returns 0, logging nothing, when the run
@@ -163,6 +205,8 @@
   (core func $load64 (canon lower (func $intrinsics "u64-native-load")))
   (core func $store64 (canon lower (func $intrinsics "u64-native-store")))
   (core func $host-read (canon lower (func $host "read")))
+  (core func $host-updated (canon lower (func $host "updated")))
+  (core func $host-bar-count (canon lower (func $host "bar-count")))
   (core instance $fast-instance (instantiate $fast (with "" (instance
     (export "data" (func $data))
     (export "load32" (func $load32))
@@ -170,6 +214,8 @@
     (export "load64" (func $load64))
     (export "store64" (func $store64))
     (export "host-read" (func $host-read))
+    (export "host-updated" (func $host-updated))
+    (export "host-bar-count" (func $host-bar-count))
   ))))
 
   (alias export $host "feed-id" (type $feed-id))
@@ -177,6 +223,10 @@
   (alias export $host "feed-info" (type $feed-info))
   (func $read (param "series" $series-id) (param "offset" s32) (result f64)
     (canon lift (core func $fast-instance "read")))
+  (func $updated (param "feed" $feed-id) (result bool)
+    (canon lift (core func $fast-instance "updated")))
+  (func $bar-count (param "feed" $feed-id) (result u64)
+    (canon lift (core func $fast-instance "bar-count")))
 
   (instance $market
     (export "feed-id" (type $feed-id))
@@ -187,8 +237,8 @@
     (export "read" (func $read))
     (export "window" (func $host "window"))
     (export "read-text" (func $host "read-text"))
-    (export "bar-count" (func $host "bar-count"))
-    (export "updated" (func $host "updated"))
+    (export "bar-count" (func $bar-count))
+    (export "updated" (func $updated))
   )
   (export "{market}" (instance $market))
 )

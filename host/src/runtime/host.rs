@@ -259,8 +259,8 @@ impl HostState {
     /// Turns the fast read path on at the agent's decision point, or off
     /// while no market is locked; before every call into the agent.
     pub fn arm_fast_reads(&mut self) {
-        let point = self.market.as_deref().and_then(|market| market.view(self.at).point_slot());
-        self.log.table.arm(point);
+        let view = self.market.as_deref().map(|market| market.view(self.at));
+        self.log.table.arm(view.and_then(|view| Some((view.decision()?, view.point_slot()?))));
     }
 
     /// Lets the broker work open orders against the current decision point.

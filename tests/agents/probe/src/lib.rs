@@ -5,6 +5,8 @@
 //! - `orders`: on the first bar, orders the host must refuse, then one it takes.
 //! - `sandbox`: reports its clock, random numbers, environment and file access.
 //! - `panic`: panics on bar `at` (default 3).
+//! - `feeds`: reports each feed's `is_updated` and `len` at every bar, and
+//!   at the first also what they were during `init`.
 //! - `mix`: a long pseudo-random mix of reads, by both of the host's read
 //!   paths, with orders between them; tests/it/access_log.rs makes the same
 //!   mix and checks the log against it.
@@ -16,12 +18,14 @@ struct Probe {
     mode: String,
     at: u64,
     bars: u64,
+    /// `feeds`: what the feeds looked like during `init`.
+    at_init: String,
 }
 
 impl Agent for Probe {
-    fn init(_ctx: &Context, params: &Params) -> Result<Self, String> {
+    fn init(ctx: &Context, params: &Params) -> Result<Self, String> {
         let mode = params.get("mode").ok_or("the probe needs a mode param")?.to_owned();
-        Ok(Probe { mode, at: params.parse_or("at", 3)?, bars: 0 })
+        Ok(Probe { at_init: feeds(ctx), mode, at: params.parse_or("at", 3)?, bars: 0 })
     }
 
     fn on_bar(&mut self, ctx: &Context) {
@@ -32,6 +36,8 @@ impl Agent for Probe {
             "sandbox" if self.bars == 1 => sandbox(ctx),
             "panic" if self.bars == self.at => panic!("probe panics on bar {}", self.at),
             "mix" => mix(ctx, self.bars),
+            "feeds" if self.bars == 1 => ctx.explain(format!("init: {}; bar: {}", self.at_init, feeds(ctx))),
+            "feeds" => ctx.explain(feeds(ctx)),
             _ => {}
         }
     }
@@ -60,6 +66,12 @@ fn reads(ctx: &Context) {
     let _ = write!(seen, "nothing={:?} ", feed.field("no_such_field", 0));
     let _ = write!(seen, "o0={:?}", feed.open(0));
     ctx.explain(seen);
+}
+
+fn feeds(ctx: &Context) -> String {
+    let feeds: Vec<String> =
+        ctx.feeds().iter().map(|f| format!("{} updated={} len={}", f.symbol(), f.is_updated(), f.len())).collect();
+    feeds.join(", ")
 }
 
 /// Reads the mix of bar `bar` makes; tests/it/access_log.rs has its twin.
