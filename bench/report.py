@@ -16,8 +16,9 @@ def main():
     rows = [
         ("replay_bars_per_s", f"{figures['replay_bars_per_s']:,.0f}", f"{ratio('replay_bars_per_s'):.1f}× backtrader tracked", ">= 100×", ratio("replay_bars_per_s") >= 100),
         ("replay30_bars_per_s", f"{figures['replay30_bars_per_s']:,.0f}", f"{ratio('replay30_bars_per_s'):.1f}× backtrader tracked", ">= 20×", ratio("replay30_bars_per_s") >= 20),
-        ("field_read_ns", f"{figures['field_read_ns']:.1f}", f"{figures['field_read_ns'] / figures['field_read_unlogged_ns']:.2f}× unlogged ({figures['field_read_unlogged_ns']:.1f})", "<= 45, <= 1.15× unlogged",
-         figures["field_read_ns"] <= 45 and figures["field_read_ns"] <= 1.15 * figures["field_read_unlogged_ns"]),
+        # The ratio is the median of each round's own ratio (see `bench micro`).
+        ("field_read_ns", f"{figures['field_read_ns']:.1f}", f"{figures['field_read_logged_ratio']:.2f}× unlogged ({figures['field_read_unlogged_ns']:.1f})", "<= 45, <= 1.15× unlogged",
+         figures["field_read_ns"] <= 45 and figures["field_read_logged_ratio"] <= 1.15),
         ("import_floor_ns", f"{figures['import_floor_ns']:.1f}", "an import of that shape doing nothing", "", None),
         ("window_value_ns", f"{figures['window_value_ns']:.2f}", "", "<= 15", figures["window_value_ns"] <= 15),
         ("on_bar_floor_ns", f"{figures['on_bar_floor_ns']:.1f}", "", "<= 120", figures["on_bar_floor_ns"] <= 120),
@@ -38,7 +39,7 @@ def main():
         print(f"{name:<30} {value:>14}  {note:<40} {target:<26} {mark}")
     print(f"fills: trading-host and backtrader agree: {figures['fills_match']}; backtrader's two forms agree: {figures['tracked_forms_agree']}")
     names = [
-        "field_read_ns", "field_read_unlogged_ns", "import_floor_ns", "window_value_ns", "on_bar_floor_ns", "replay_bars_per_s",
+        "field_read_ns", "field_read_unlogged_ns", "field_read_logged_ratio", "import_floor_ns", "window_value_ns", "on_bar_floor_ns", "replay_bars_per_s",
         "replay_peak_rss_mib", "replay_200k_peak_rss_mib", "replay30_bars_per_s", "instantiate_us", "idle_agent_kib", "agents_1000_bars_per_s",
         "fmel_records_per_s", "fuel_overhead_pct", "epoch_overhead_pct", "cutoff_ms", "backtrader_bars_per_s",
         "backtrader_tracked_bars_per_s", "fills_match",

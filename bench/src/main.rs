@@ -302,13 +302,19 @@ fn micro(rounds: usize) -> anyhow::Result<()> {
     let mut reads = Harness::new(&component, &[("mode", "reads"), ("n", &READS.to_string())], limits.clone())?;
     warm(&mut reads);
     let mut import_floor = ImportFloor::new(&runtime, &settings)?;
-    // Round by round, side by side: the machine's speed drifts.
-    let (mut logged, mut unlogged, mut bare) = (Vec::new(), Vec::new(), Vec::new());
-    for _ in 0..rounds {
-        for (logging, figures) in [(true, &mut logged), (false, &mut unlogged)] {
+    // Round by round, side by side, which goes first alternating: the
+    // machine's speed drifts, so logging's cost is each round's own ratio.
+    let (mut logged, mut unlogged, mut ratios, mut bare) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for round in 0..rounds {
+        let mut pair = [0.0; 2];
+        for logging in if round % 2 == 0 { [true, false] } else { [false, true] } {
             reads.instance.host().set_logging(logging);
-            figures.push(reads.timed_on_bar()?.as_nanos() as f64 / f64::from(READS));
+            pair[usize::from(logging)] = reads.timed_on_bar()?.as_nanos() as f64 / f64::from(READS);
         }
+        let [off, on] = pair;
+        logged.push(on);
+        unlogged.push(off);
+        ratios.push(on / off);
         bare.push(import_floor.timed(READS)?.as_nanos() as f64 / f64::from(READS));
     }
 
@@ -335,9 +341,10 @@ fn micro(rounds: usize) -> anyhow::Result<()> {
         floor.push(ns);
     }
     println!(
-        "{{\"field_read_ns\": {:.1}, \"field_read_unlogged_ns\": {:.1}, \"import_floor_ns\": {:.1}, \"window_value_ns\": {:.2}, \"on_bar_floor_ns\": {:.1}}}",
+        "{{\"field_read_ns\": {:.1}, \"field_read_unlogged_ns\": {:.1}, \"field_read_logged_ratio\": {:.3}, \"import_floor_ns\": {:.1}, \"window_value_ns\": {:.2}, \"on_bar_floor_ns\": {:.1}}}",
         median(logged),
         median(unlogged),
+        median(ratios),
         median(bare),
         median(window_value),
         median(floor)
