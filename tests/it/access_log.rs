@@ -1,8 +1,24 @@
 //! An agent reading a known sequence of fields produces exactly that
 //! sequence in its records, with what it read.
 
+#[path = "../agents/probe/src/mix.rs"]
+mod mix;
+
+use serde_json::Value;
 use sha2::{Digest, Sha256};
+use std::path::Path;
+use trading_host::run::RunReport;
 use trading_host_tests::{agent, expanded_accesses, records, run, stage};
+
+/// Runs the probe in `mode` over `data` (a file or a directory); returns
+/// the run's report and the probe's records.
+async fn run_probe(data: &Path, mode: &str) -> (RunReport, Vec<Value>) {
+    let fmel = tempfile::tempdir().unwrap();
+    let (probe, mode) = (agent("probe"), format!("mode={mode}"));
+    let args = ["--agent", probe.to_str().unwrap(), "--data", data.to_str().unwrap(), "--param", &mode];
+    let report = run(&[&args[..], &["--fmel-dir", fmel.path().to_str().unwrap()]].concat()).await.unwrap();
+    (report, records(fmel.path(), "probe"))
+}
 
 fn line_hash(line: &str) -> String {
     hex::encode(Sha256::digest(line.as_bytes()))
@@ -19,23 +35,9 @@ async fn every_read_is_logged_in_order_with_offsets_and_the_data_hash() {
     let dir = tempfile::tempdir().unwrap();
     let csv = dir.path().join("XYZ.csv");
     std::fs::write(&csv, format!("timestamp,open,high,low,close,volume,rsi,headline\n{}\n", ROWS.join("\n"))).unwrap();
-    let fmel = dir.path().join("fmel");
-    let probe = agent("probe");
-    let report = run(&[
-        "--agent",
-        probe.to_str().unwrap(),
-        "--data",
-        csv.to_str().unwrap(),
-        "--param",
-        "mode=reads",
-        "--fmel-dir",
-        fmel.to_str().unwrap(),
-    ])
-    .await
-    .unwrap();
+    let (report, records) = run_probe(&csv, "reads").await;
     assert_eq!(report.agents[0].accesses, 30, "10 read calls on each of 3 bars");
 
-    let records = records(&fmel, "probe");
     let next = stage(&records, "NEXT");
     assert_eq!(next.len(), 3);
     let expected: Vec<(u64, String, String, String)> = [
@@ -91,65 +93,41 @@ struct Mix {
     sum: f64,
 }
 
-/// The probe's `mix` mode, made again here, at bar `bar` (1-based) over `closes`.
+/// What the probe's `mix` mode logs at bar `bar` (1-based) over `closes`.
 fn mix(bar: u64, closes: &[f64]) -> Mix {
-    let fields = ["close", "open", "headline", "no_such_field"];
     let now = bar as i64 - 1;
-    let value = |at: usize, offset: i32| {
+    let value = |field: usize, offset: i32| {
         let i = now + i64::from(offset);
-        match at {
-            0 | 1 if offset <= 0 && i >= 0 => closes[i as usize] - 0.5 * at as f64,
+        match field {
+            0 | 1 if offset <= 0 && i >= 0 => closes[i as usize] - 0.5 * field as f64,
             _ => 0.0,
         }
     };
-    let (mut reads, mut orders, mut sum, mut seq) = (Vec::new(), 0, 0.0, 0u64);
-    let mut log = |field: &str, at: String, seq: &mut u64| {
-        let symbol = if field == "cash" { "$portfolio" } else { "XYZ" };
-        reads.push((*seq, symbol.to_owned(), field.to_owned(), at));
-        *seq += 1;
-    };
-    if bar == 1 {
-        for _ in 0..70_000 {
-            sum += value(0, 0);
-            log("close", "0".into(), &mut seq);
-        }
-    }
-    let mut random = bar.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    let mut next = move |n: u64| {
-        random ^= random << 13;
-        random ^= random >> 7;
-        random ^= random << 17;
-        random % n
-    };
-    let (mut at, mut offset, mut step) = (0, 0i32, 0i32);
-    for _ in 0..1_000 {
-        match next(100) {
-            r @ 0..80 => {
-                if r < 60 {
-                    offset += step;
-                    if !(-45..=2).contains(&offset) {
-                        offset = 0;
-                    }
-                } else {
-                    (at, offset, step) = (next(4) as usize, next(48) as i32 - 45, next(3) as i32 - 1);
-                }
-                sum += value(at, offset);
-                log(fields[at], offset.to_string(), &mut seq);
+    let (mut reads, mut orders, mut sum) = (Vec::new(), 0, 0.0);
+    let first = (bar == 1).then_some(mix::Step::Read { field: 0, offset: 0 });
+    let steps = std::iter::repeat_n(first, mix::FIRST_BAR_READS as usize).flatten().chain(mix::steps(bar));
+    for (seq, step) in steps.enumerate() {
+        let (field, at) = match step {
+            mix::Step::Read { field, offset } => {
+                sum += value(field, offset);
+                (mix::FIELDS[field], offset.to_string())
             }
-            80..88 => log("cash", String::new(), &mut seq),
-            88..93 => {
+            mix::Step::Cash => ("cash", String::new()),
+            mix::Step::Window => {
                 sum += value(0, 0);
-                log("close", "-2..0".into(), &mut seq);
+                ("close", "-2..0".into())
             }
-            93..97 => {
+            mix::Step::Text => {
                 sum += if now % 3 == 0 { format!("h{now}").len() as f64 } else { 0.0 };
-                log("headline", "0".into(), &mut seq);
+                ("headline", "0".into())
             }
-            _ => {
+            mix::Step::Buy => {
                 orders += 1;
-                seq += 1;
+                continue;
             }
-        }
+        };
+        let symbol = if field == "cash" { "$portfolio" } else { "XYZ" };
+        reads.push((seq as u64, symbol.to_owned(), field.to_owned(), at));
     }
     reads.sort();
     Mix { reads, orders, sum }
@@ -169,23 +147,9 @@ async fn a_long_mix_of_reads_by_both_paths_is_logged_exactly() {
         })
         .collect();
     std::fs::write(&csv, format!("timestamp,open,high,low,close,volume,headline\n{}\n", rows.join("\n"))).unwrap();
-    let fmel = dir.path().join("fmel");
-    let probe = agent("probe");
-    let report = run(&[
-        "--agent",
-        probe.to_str().unwrap(),
-        "--data",
-        csv.to_str().unwrap(),
-        "--param",
-        "mode=mix",
-        "--fmel-dir",
-        fmel.to_str().unwrap(),
-    ])
-    .await
-    .unwrap();
+    let (report, records) = run_probe(&csv, "mix").await;
     assert!(report.agents[0].fault.is_none(), "{:?}", report.agents[0].fault);
 
-    let records = records(&fmel, "probe");
     let next = stage(&records, "NEXT");
     assert_eq!(next.len(), closes.len());
     for (i, record) in next.iter().enumerate() {
@@ -207,12 +171,7 @@ async fn feeds_report_whether_they_updated_and_their_length_at_each_point() {
     };
     std::fs::write(data.join("XYZ.csv"), csv(&[0, 1, 2, 3, 4])).unwrap();
     std::fs::write(data.join("ABC.csv"), csv(&[1, 3, 4])).unwrap();
-    let fmel = dir.path().join("fmel");
-    let probe = agent("probe");
-    let args = ["--agent", probe.to_str().unwrap(), "--data", data.to_str().unwrap(), "--param", "mode=feeds"];
-    run(&[&args[..], &["--fmel-dir", fmel.to_str().unwrap()]].concat()).await.unwrap();
-
-    let records = records(&fmel, "probe");
+    let (_, records) = run_probe(&data, "feeds").await;
     let seen: Vec<&str> = stage(&records, "NEXT").iter().map(|r| r["rationale"].as_str().unwrap()).collect();
     assert_eq!(
         seen,

@@ -24,6 +24,7 @@
 
 use crate::fmel::{Access, AccessKind};
 use crate::market::{BLOCK_POINTS, FeedId, MarketView, RAW_STAMP};
+use std::borrow::Cow;
 use std::mem::{offset_of, size_of};
 
 /// The import the builtin stands in for.
@@ -303,10 +304,10 @@ pub fn imports(component: &[u8]) -> anyhow::Result<Vec<String>> {
 
 /// The agent with its market import answered by the builtin. An agent
 /// without that import is returned as it is.
-pub fn compose(agent: &[u8], imports_market: bool) -> anyhow::Result<Vec<u8>> {
+pub fn compose(agent: &[u8], imports_market: bool) -> anyhow::Result<Cow<'_, [u8]>> {
     use wasm_compose::config::{Config, Dependency, Instantiation, InstantiationArg};
     if !imports_market {
-        return Ok(agent.to_vec());
+        return Ok(Cow::Borrowed(agent));
     }
     // wasm-compose reads its inputs from files, and looks for a file named
     // after each import it is not told about: an empty directory of our
@@ -321,7 +322,7 @@ pub fn compose(agent: &[u8], imports_market: bool) -> anyhow::Result<Vec<u8>> {
     let mut root_instance = Instantiation::default();
     root_instance.arguments.insert(MARKET_IMPORT.into(), argument);
     config.instantiations.insert(wasm_compose::composer::ROOT_COMPONENT_NAME.into(), root_instance);
-    wasm_compose::composer::ComponentComposer::new(&root, &config).compose()
+    Ok(Cow::Owned(wasm_compose::composer::ComponentComposer::new(&root, &config).compose()?))
 }
 
 #[cfg(test)]

@@ -189,7 +189,7 @@ impl Runtime {
             // it uses by the table the host keeps at the start of the store
             // data of every store this engine runs agents in (`AgentState`).
             unsafe { builder.expose_unsafe_intrinsics(fast_read::INTRINSICS_IMPORT) };
-            builder.wasm_binary(&composed, None)?;
+            builder.wasm_binary(composed, None)?;
             Ok(builder.compile_component_serialized()?)
         };
         let component = match &self.cache {

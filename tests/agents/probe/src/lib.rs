@@ -8,8 +8,9 @@
 //! - `feeds`: reports each feed's `is_updated` and `len` at every bar, and
 //!   at the first also what they were during `init`.
 //! - `mix`: a long pseudo-random mix of reads, by both of the host's read
-//!   paths, with orders between them; tests/it/access_log.rs makes the same
-//!   mix and checks the log against it.
+//!   paths, with orders between them (see `mix.rs`).
+
+mod mix;
 
 use std::fmt::Write as _;
 use trading_sdk::prelude::*;
@@ -74,44 +75,24 @@ fn feeds(ctx: &Context) -> String {
     feeds.join(", ")
 }
 
-/// Reads the mix of bar `bar` makes; tests/it/access_log.rs has its twin.
-/// On the first bar it first reads one value 70,000 times: longer than one
-/// logged entry holds.
+/// The mix of bar `bar` (see `mix.rs`); explains the sum of what it read.
 fn mix(ctx: &Context, bar: u64) {
     let feed = &ctx.feeds()[0];
-    let series = ["close", "open", "headline", "no_such_field"].map(|f| feed.series(f));
+    let series = mix::FIELDS.map(|f| feed.series(f));
     let mut sum = 0.0;
     let mut add = |value: Option<f64>| sum += value.unwrap_or(0.0);
     if bar == 1 {
-        for _ in 0..70_000 {
+        for _ in 0..mix::FIRST_BAR_READS {
             add(series[0].get(0));
         }
     }
-    let mut random = bar.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    let mut next = move |n: u64| {
-        random ^= random << 13;
-        random ^= random >> 7;
-        random ^= random << 17;
-        random % n
-    };
-    let (mut at, mut offset, mut step) = (0, 0i32, 0i32);
-    for _ in 0..1_000 {
-        match next(100) {
-            0..60 => {
-                offset += step;
-                if !(-45..=2).contains(&offset) {
-                    offset = 0;
-                }
-                add(series[at].get(offset));
-            }
-            60..80 => {
-                (at, offset, step) = (next(4) as usize, next(48) as i32 - 45, next(3) as i32 - 1);
-                add(series[at].get(offset));
-            }
-            80..88 => drop(std::hint::black_box(ctx.cash())),
-            88..93 => add(series[0].window(3).last().copied()),
-            93..97 => add(series[2].text(0).map(|t| t.len() as f64)),
-            _ => {
+    for step in mix::steps(bar) {
+        match step {
+            mix::Step::Read { field, offset } => add(series[field].get(offset)),
+            mix::Step::Cash => drop(std::hint::black_box(ctx.cash())),
+            mix::Step::Window => add(series[0].window(3).last().copied()),
+            mix::Step::Text => add(series[2].text(0).map(|t| t.len() as f64)),
+            mix::Step::Buy => {
                 let _ = feed.buy(1.0).submit();
             }
         }
