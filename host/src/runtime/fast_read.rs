@@ -36,8 +36,8 @@ pub const INTRINSICS_IMPORT: &str = "unsafe-intrinsics";
 const PENDING: usize = 64;
 /// The most reads one logged entry holds (its count is a `u16`).
 const RUN_MAX: u32 = u16::MAX as u32;
-/// The builtin answers series ids below this: the open run's key keeps 16 bits of id.
-const SERIES_MAX: u32 = 0xffff;
+/// The builtin answers series ids below this.
+const SERIES_MAX: u32 = u32::MAX;
 /// No open run to continue: the key of series id `SERIES_MAX`, which no read has.
 const NO_OPEN_RUN: u64 = u64::MAX;
 
@@ -92,9 +92,9 @@ pub struct ReadTable {
     point_slot: u32,
     /// The size of the field rings, less one (a power of two).
     ring_mask: u32,
-    /// The read that continues the last pending run: `step + 1` in the top
-    /// 16 bits, then the series id and the offset; [`NO_OPEN_RUN`] when
-    /// there is none or its step is not known yet (one read).
+    /// The read that continues the last pending run: its series id in the
+    /// high half, the offset in the low; [`NO_OPEN_RUN`] when there is none
+    /// or its step is not known yet (one read).
     open: u64,
     /// The decision point's index, which stamps the bars it delivered.
     at: u64,
@@ -108,6 +108,10 @@ pub struct ReadTable {
     seq_base: u32,
     /// 0 while the host keeps no log (only `bench/` turns it off).
     logging: u32,
+    /// The open run's step, loaded with `logging`: the next key follows
+    /// from the read and this, not from the key before, so that reads in a
+    /// row do not wait on each other's store.
+    open_step: i32,
     pending_len: u32,
     pending: Box<[PendingRun; PENDING]>,
     columns: Vec<Column>,
@@ -131,6 +135,7 @@ impl ReadTable {
             reads_limit,
             seq_base: 0,
             logging: 1,
+            open_step: 0,
             pending_len: 0,
             pending: Box::new([PendingRun::default(); PENDING]),
             columns: Vec::new(),
@@ -230,6 +235,7 @@ const _: () = assert!(
     offset_of!(ReadTable, stop) == offset_of!(ReadTable, reads) + 4
         && offset_of!(ReadTable, kept) == offset_of!(ReadTable, readable) + 4
         && offset_of!(ReadTable, ring_mask) == offset_of!(ReadTable, point_slot) + 4
+        && offset_of!(ReadTable, open_step) == offset_of!(ReadTable, logging) + 4
         && offset_of!(PendingRun, seq) == 0
         && offset_of!(PendingRun, series) == 4
         && offset_of!(PendingRun, step) == offset_of!(PendingRun, offset) + 4
@@ -249,6 +255,7 @@ pub fn builtin_text() -> String {
         reads_limit = offset_of!(ReadTable, reads_limit),
         seq_base = offset_of!(ReadTable, seq_base),
         logging = offset_of!(ReadTable, logging),
+        open_step = offset_of!(ReadTable, open_step),
         pending_len = offset_of!(ReadTable, pending_len),
         pending = offset_of!(ReadTable, pending),
         pending_cap = PENDING,

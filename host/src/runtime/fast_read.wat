@@ -58,7 +58,7 @@
     ;; can, and loads paired `u32` fields as one `u64` (low half first).
     (func (export "read") (param $series i32) (param $offset i32) (result f64)
       (local $table i64) (local $pair i64) (local $bounds i64) (local $reads i32) (local $back i32)
-      (local $column i64) (local $values i64) (local $open i64) (local $count i64)
+      (local $column i64) (local $values i64) (local $high i64) (local $count i64)
       (local.set $table (call $data))
       (block $host
         ;; A series the table answers, at an offset within the history (a
@@ -78,17 +78,18 @@
         (local.set $values (call $load64 (i64.add (local.get $column) (i64.const {column_values}))))
         (br_if $host (i64.eqz (local.get $values)))
 
-        (if (call $load32 (i64.add (local.get $table) (i64.const {logging})))
+        ;; Logging on or off, and the open run's step.
+        (local.set $pair (call $load64 (i64.add (local.get $table) (i64.const {logging}))))
+        (if (i32.wrap_i64 (local.get $pair))
           (then
-            (local.set $open (call $load64 (i64.add (local.get $table) (i64.const {open}))))
-            (if (i64.eq (i64.and (local.get $open) (i64.const 0xffff_ffff_ffff))
-                  (i64.or (i64.shl (i64.extend_i32_u (local.get $series)) (i64.const 32)) (i64.extend_i32_u (local.get $offset))))
+            (local.set $high (i64.shl (i64.extend_i32_u (local.get $series)) (i64.const 32)))
+            (if (i64.eq (call $load64 (i64.add (local.get $table) (i64.const {open})))
+                  (i64.or (local.get $high) (i64.extend_i32_u (local.get $offset))))
               (then
-                ;; The read the open run expected: it moves on by its step.
+                ;; The read the open run expected: the next one is a step on.
                 (call $store64 (i64.add (local.get $table) (i64.const {open}))
-                  (i64.or (i64.and (local.get $open) (i64.const 0xffff_ffff_0000_0000))
-                    (i64.extend_i32_u (i32.add (local.get $offset)
-                      (i32.sub (i32.wrap_i64 (i64.shr_u (local.get $open) (i64.const 48))) (i32.const 1)))))))
+                  (i64.or (local.get $high) (i64.extend_i32_u
+                    (i32.add (local.get $offset) (i32.wrap_i64 (i64.shr_u (local.get $pair) (i64.const 32))))))))
               (else
                 (br_if $host (i32.eqz
                   (call $log-other (local.get $table) (local.get $series) (local.get $offset) (local.get $reads))))))))
@@ -172,10 +173,10 @@
                 (i32.le_u (i32.add (local.get $gap) (i32.const 1)) (i32.const 2)))
             (then
               (call $store32 (i64.add (local.get $run) (i64.const {run_step})) (local.get $gap))
+              (call $store32 (i64.add (local.get $table) (i64.const {open_step})) (local.get $gap))
               (call $store64 (i64.add (local.get $table) (i64.const {open}))
-                (i64.or (i64.shl (i64.extend_i32_u (i32.add (local.get $gap) (i32.const 1))) (i64.const 48))
-                  (i64.or (i64.shl (i64.extend_i32_u (local.get $series)) (i64.const 32))
-                    (i64.extend_i32_u (i32.add (local.get $offset) (local.get $gap))))))
+                (i64.or (i64.shl (i64.extend_i32_u (local.get $series)) (i64.const 32))
+                  (i64.extend_i32_u (i32.add (local.get $offset) (local.get $gap)))))
               (return (i32.const 1))))))
       (if (i32.ge_u (local.get $pending) (i32.const {pending_cap}))
         (then (return (i32.const 0))))
