@@ -3,22 +3,24 @@
 
 use trading_host_tests::{agent, comparable, records, repo, run};
 
-async fn run_once(fmel: &std::path::Path) {
+async fn run_once(fmel: &std::path::Path, extra: &[&str]) {
     let sma = format!("sma={}", agent("sma-crossover").display());
     let sentiment = format!("sentiment={}", agent("sentiment-trader").display());
     let ohlcv = repo("example-agents/data/ohlcv");
     let news = repo("example-agents/data/news");
-    let _ = (&sma, &ohlcv);
-    run(&["--agent", &sentiment, "--data", news.to_str().unwrap(), "--fmel-dir", fmel.to_str().unwrap()]).await.unwrap();
-    run(&["--agent", &sma, "--data", ohlcv.to_str().unwrap(), "--fmel-dir", fmel.to_str().unwrap()]).await.unwrap();
+    for (agent, data) in [(&sentiment, &news), (&sma, &ohlcv)] {
+        let args = ["--agent", agent, "--data", data.to_str().unwrap(), "--fmel-dir", fmel.to_str().unwrap()];
+        run(&[&args[..], extra].concat()).await.unwrap();
+    }
 }
 
 #[tokio::test]
-async fn two_runs_write_identical_records() {
+async fn two_runs_write_identical_records_with_and_without_the_cache() {
     let dir = tempfile::tempdir().unwrap();
     let (a, b) = (dir.path().join("a"), dir.path().join("b"));
-    run_once(&a).await;
-    run_once(&b).await;
+    run_once(&a, &[]).await;
+    // The second compiles afresh, without the component cache.
+    run_once(&b, &["--no-cache"]).await;
     for id in ["sma", "sentiment"] {
         let (first, second) = (records(&a, id), records(&b, id));
         assert!(first.len() > 100, "{id} wrote {} records", first.len());

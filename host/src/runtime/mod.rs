@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
-use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
+use wasmtime::component::{HasSelf, Linker, ResourceTable};
 use wasmtime::{Config, Engine, Store, Trap};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
@@ -180,7 +180,7 @@ impl Runtime {
             return Err(LoadError::ForeignImport { path: shown, import: import.clone() });
         }
         let sha256 = DataHash::of(&bytes);
-        let compile = || -> anyhow::Result<Vec<u8>> {
+        let builder = || -> anyhow::Result<wasmtime::CodeBuilder<'_>> {
             let composed = fast_read::compose(&bytes, imports.iter().any(|name| name == fast_read::MARKET_IMPORT))
                 .context("does not fit the world trading:agent/agent@0.1.0")?;
             let mut builder = wasmtime::CodeBuilder::new(&self.engine);
@@ -190,12 +190,11 @@ impl Runtime {
             // data of every store this engine runs agents in (`AgentState`).
             unsafe { builder.expose_unsafe_intrinsics(fast_read::INTRINSICS_IMPORT) };
             builder.wasm_binary(composed, None)?;
-            Ok(builder.compile_component_serialized()?)
+            Ok(builder)
         };
         let component = match &self.cache {
-            Some(cache) => cache.load(&self.engine, &sha256.0, compile),
-            // SAFETY: compiled just now by this engine.
-            None => compile().and_then(|compiled| Ok(unsafe { Component::deserialize(&self.engine, &compiled) }?)),
+            Some(cache) => cache.load(&self.engine, &sha256.0, || Ok(builder()?.compile_component_serialized()?)),
+            None => builder().and_then(|builder| Ok(builder.compile_component()?)),
         }
         .map_err(invalid)?;
         let ty = component.component_type();
