@@ -113,7 +113,7 @@
       (call $host-read (local.get $series) (local.get $offset))
     )
 
-;; `updated` and `bar-count`: from the feed's bar count at the decision
+    ;; `updated` and `bar-count`: from the feed's bar count at the decision
     ;; point and the stamp of its newest bar.
     (func (export "updated") (param $feed i32) (result i32)
       (local $table i64) (local $addresses i64) (local $count i64)
@@ -157,7 +157,7 @@
     ;; any other starts a run. Returns 0, logging nothing, when the run
     ;; buffer is full: the host takes that read.
     (func $log-other (param $table i64) (param $series i32) (param $offset i32) (param $reads i32) (result i32)
-      (local $pending i32) (local $run i64) (local $gap i32) (local $limit i64)
+      (local $pending i32) (local $run i64) (local $gap i32) (local $run-end i64) (local $limit i64)
       (local.set $pending (call $load32 (i64.add (local.get $table) (i64.const {pending_len}))))
       ;; No open run but a pending one: it has had one read (the host's
       ;; visits take every run, so the sequence has no gap).
@@ -191,11 +191,10 @@
       (call $store64 (i64.add (local.get $table) (i64.const {open})) (i64.const {no_open_run}))
       ;; A run holds at most {run_max} reads: the builtin stops there, and
       ;; the host takes the next read and starts over.
-      (local.set $limit (i64.add (i64.extend_i32_u (local.get $reads)) (i64.const {run_max})))
+      (local.set $run-end (i64.add (i64.extend_i32_u (local.get $reads)) (i64.const {run_max})))
+      (local.set $limit (i64.extend_i32_u (call $load32 (i64.add (local.get $table) (i64.const {reads_limit})))))
       (call $store32 (i64.add (local.get $table) (i64.const {stop})) (i32.wrap_i64 (select
-        (local.get $limit)
-        (i64.extend_i32_u (call $load32 (i64.add (local.get $table) (i64.const {reads_limit}))))
-        (i64.lt_u (local.get $limit) (i64.extend_i32_u (call $load32 (i64.add (local.get $table) (i64.const {reads_limit}))))))))
+        (local.get $run-end) (local.get $limit) (i64.lt_u (local.get $run-end) (local.get $limit)))))
       (i32.const 1)
     )
   )
