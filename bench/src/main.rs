@@ -87,6 +87,12 @@ enum Command {
         #[arg(long, default_value_t = 1000)]
         count: u32,
     },
+    /// The replay feed alone: opening the files and reading every decision point.
+    Feed {
+        /// Directory of the data, as written by `generate`.
+        #[arg(long)]
+        data: PathBuf,
+    },
     /// The FMEL writer alone: encoding and writing records.
     Fmel {
         #[arg(long, default_value_t = 1_000_000)]
@@ -498,6 +504,20 @@ fn instances(count: u32) -> anyhow::Result<()> {
     Ok(())
 }
 
+async fn feed(data: &Path) -> anyhow::Result<()> {
+    use trading_host::feed::MarketFeed;
+    let start = Instant::now();
+    let mut feed = trading_host::feed::replay::ReplayFeed::open(&[data.to_path_buf()], false)?;
+    let opened = start.elapsed().as_secs_f64();
+    let mut bars = 0;
+    while let Some(point) = feed.next().await? {
+        bars += point.bars.len();
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    println!("{{\"feed_bars_per_s\": {:.0}, \"bars\": {bars}, \"open_s\": {opened:.3}}}", bars as f64 / seconds);
+    Ok(())
+}
+
 fn fmel(records: u64) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let names = Arc::new(AccessNames {
@@ -521,7 +541,7 @@ fn fmel(records: u64) -> anyhow::Result<()> {
         portfolio: PortfolioState {
             value: Decimal::new(99_468_945_096, 5),
             cash: Decimal::new(97_937_073_096, 5),
-            positions: [("SYMA".into(), Decimal::from(100))].into_iter().collect(),
+            positions: [(FeedId(0), Decimal::from(100))].into_iter().collect(),
         },
         rationale: None,
         over_limits: OverLimits::default(),
@@ -578,6 +598,7 @@ async fn main() -> anyhow::Result<()> {
             replay(ReplayArgs { data, agent, params, agents, sandbox_cost, rounds, summary_json }).await?
         }
         Command::Instances { count } => tokio::task::spawn_blocking(move || instances(count)).await??,
+        Command::Feed { data } => feed(&data).await?,
         Command::Fmel { records } => tokio::task::spawn_blocking(move || fmel(records)).await??,
         Command::Cutoff { rounds } => tokio::task::spawn_blocking(move || cutoff(rounds)).await??,
     }

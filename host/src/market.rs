@@ -220,7 +220,7 @@ impl Market {
     }
 
     /// Moves to the next decision point and records its bars.
-    pub fn advance(&mut self, point: DecisionPoint) {
+    pub fn advance(&mut self, mut point: DecisionPoint) {
         let decision = self.newest.map_or(0, |d| d + 1);
         let (previous, this) = (point_slot(decision.wrapping_sub(1)), point_slot(decision));
         for feed in &mut self.feeds {
@@ -229,14 +229,15 @@ impl Market {
         self.newest = Some(decision);
         self.times[this] = point.time;
         let mask = self.ring - 1;
-        for bar in point.bars {
+        // By reference: moving a bar out would copy all of it.
+        for bar in &mut point.bars {
             let feed = &mut self.feeds[bar.feed.index()];
             let count = &mut feed.counts[this];
             let slot = *count as usize & mask;
             for (i, column) in feed.numbers.iter_mut().enumerate() {
                 column[slot] = bar.numbers.get(i).copied().unwrap_or(f64::NAN);
             }
-            let mut texts = bar.texts.into_iter();
+            let mut texts = std::mem::take(&mut bar.texts).into_iter();
             for column in feed.texts.iter_mut() {
                 column[slot] = texts.next().flatten();
             }

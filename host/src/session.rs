@@ -50,6 +50,8 @@ pub struct AgentReport {
     pub agent_id: String,
     pub session_id: String,
     pub portfolio: PortfolioState,
+    /// Every feed's symbol, by feed id: the names of `portfolio.positions`.
+    pub symbols: Vec<Arc<str>>,
     pub fills: Vec<FillReport>,
     pub orders: OrderCounts,
     /// NEXT records written.
@@ -96,11 +98,13 @@ impl Session {
         let meta = Arc::new(SessionMeta::new(setup.index, setup.agent_id.clone(), uuid::Uuid::new_v4().to_string()));
         let host = HostState::new(market.read().view(None), broker, setup.limits.clone());
         let instance = component.instantiate(&setup.agent_id, setup.seed, setup.limits, host);
+        let symbols = market.read().latest().feeds().iter().map(|f| f.schema.symbol.clone()).collect();
         let mut session = Session {
             report: AgentReport {
                 agent_id: setup.agent_id,
                 session_id: meta.session_id.clone(),
                 portfolio: PortfolioState::default(),
+                symbols,
                 fills: Vec::new(),
                 orders: OrderCounts::default(),
                 decisions: 0,

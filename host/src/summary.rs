@@ -70,7 +70,7 @@ impl<'a> AgentJson<'a> {
             session_id: &a.session_id,
             final_value: Normal(a.portfolio.value),
             final_cash: Normal(a.portfolio.cash),
-            positions: Positions(&a.portfolio.positions),
+            positions: Positions { held: &a.portfolio.positions, symbols: &a.symbols },
             fills: a.fills.iter().map(FillJson::new).collect(),
             orders: &a.orders,
             decisions: a.decisions,
@@ -109,7 +109,8 @@ pub fn render(report: &RunReport) -> String {
     for a in &report.agents {
         let p = &a.portfolio;
         let pnl = p.value - report.starting_cash;
-        let positions: Vec<String> = p.positions.iter().map(|(s, q)| format!("{s} {}", Normal(*q))).collect();
+        let positions: Vec<String> =
+            p.positions.iter().map(|(f, q)| format!("{} {}", a.symbols[f.index()], Normal(*q))).collect();
         let o = &a.orders;
         let _ = writeln!(out, "{}  (session {})", a.agent_id, a.session_id);
         if let Some(fault) = &a.fault {

@@ -59,6 +59,7 @@ async fn sma_crossover_trades_two_symbols_and_logs_every_decision() {
     let positions: std::collections::BTreeSet<&str> =
         agent["positions"].as_object().unwrap().keys().map(String::as_str).collect();
     assert_eq!(traded, positions, "every traded symbol has a position, zero included");
+    assert_eq!(records.last().unwrap()["positions"], agent["positions"], "the STOP record holds the final positions");
 }
 
 #[tokio::test]

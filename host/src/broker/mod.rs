@@ -13,9 +13,12 @@ use rust_decimal::Decimal;
 use std::fmt;
 use std::sync::Arc;
 
-/// Holdings by symbol; inline for a couple of symbols, since every record
-/// carries them across threads.
-pub type Positions = smallvec::SmallVec<[(Arc<str>, Decimal); 2]>;
+/// Holdings by feed; inline for a couple of feeds, since every record
+/// carries them across threads. Feed ids rather than symbols: a shared
+/// symbol's reference count, raised by the agent thread and dropped by the
+/// writer's for every record, kept one cache line bouncing between the two
+/// and was most of the cost of a record's portfolio.
+pub type Positions = smallvec::SmallVec<[(FeedId, Decimal); 2]>;
 
 /// Host-assigned order handle, unique within a session.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
@@ -187,7 +190,7 @@ pub trait Broker: Send {
     /// Signed position; zero when flat or unknown.
     fn position(&self, symbol: &str) -> Decimal;
 
-    /// Every symbol ever traded, zero positions included, in a stable order.
+    /// Every feed ever traded, zero positions included, in a stable order.
     fn positions(&self) -> Positions;
 
     fn open_orders(&self) -> Vec<OpenOrder>;

@@ -276,7 +276,7 @@ impl Broker for SimulatedBroker {
     }
 
     fn positions(&self) -> Positions {
-        (0..self.symbols.len()).filter(|&i| self.traded[i]).map(|i| (self.symbols[i].clone(), self.positions[i])).collect()
+        (0..self.symbols.len()).filter(|&i| self.traded[i]).map(|i| (FeedId(i as u32), self.positions[i])).collect()
     }
 
     fn open_orders(&self) -> Vec<OpenOrder> {
@@ -376,7 +376,7 @@ mod tests {
         let events = f.bar(["102", "102", "102", "102"]);
         assert_eq!(fill_price(&events), Some(d("102")));
         assert_eq!(f.broker.cash(), d("10000") - d("1001.733") - d("1.001733") + d("1020") - d("1.02"));
-        assert_eq!(f.broker.positions().as_slice(), [(Arc::from("X"), Decimal::ZERO)]);
+        assert_eq!(f.broker.positions().as_slice(), [(FeedId(0), Decimal::ZERO)]);
     }
 
     #[test]

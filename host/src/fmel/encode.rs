@@ -55,8 +55,8 @@ pub fn encode(session: &SessionMeta, names: &AccessNames, r: &DecisionRecord, ou
     json.key("portfolio_value").decimal(r.portfolio.value);
     json.key("portfolio_cash").decimal(r.portfolio.cash);
     json.key("positions").open(b'{');
-    for (symbol, qty) in &r.portfolio.positions {
-        json.key_string(symbol).decimal(*qty);
+    for (feed, qty) in &r.portfolio.positions {
+        json.key_string(&names.feeds[feed.index()]).decimal(*qty);
     }
     json.close('}');
     json.key("rationale");

@@ -440,7 +440,7 @@ impl market::Host for HostState {
             return Err(out_of_range(format!("a window of {len} values is over the limit of {limit} (window_len)")));
         }
         self.access(AccessKind::Window { series, len })?;
-        let mut out = Vec::new();
+        let mut out = Vec::with_capacity(len as usize);
         if let Series::Number { feed, field } = target {
             self.market().window(feed, field, len, &mut out).map_err(|e| out_of_range(e.to_string()))?;
         }
