@@ -51,6 +51,7 @@ pub struct AgentReport {
     pub session_id: String,
     pub portfolio: PortfolioState,
     /// Every feed's symbol, by feed id: the names of `portfolio.positions`.
+    /// Empty, like the positions, when the agent never got an instance.
     pub symbols: Vec<Arc<str>>,
     pub fills: Vec<FillReport>,
     pub orders: OrderCounts,
@@ -98,13 +99,12 @@ impl Session {
         let meta = Arc::new(SessionMeta::new(setup.index, setup.agent_id.clone(), uuid::Uuid::new_v4().to_string()));
         let host = HostState::new(market.read().view(None), broker, setup.limits.clone());
         let instance = component.instantiate(&setup.agent_id, setup.seed, setup.limits, host);
-        let symbols = market.read().latest().feeds().iter().map(|f| f.schema.symbol.clone()).collect();
         let mut session = Session {
             report: AgentReport {
                 agent_id: setup.agent_id,
                 session_id: meta.session_id.clone(),
                 portfolio: PortfolioState::default(),
-                symbols,
+                symbols: Vec::new(),
                 fills: Vec::new(),
                 orders: OrderCounts::default(),
                 decisions: 0,
@@ -205,7 +205,9 @@ impl Session {
     /// The session's results; call after `stop`.
     pub fn into_report(mut self) -> AgentReport {
         if let Some(instance) = self.instance.as_mut() {
-            let broker = &instance.host().broker;
+            let host = instance.host();
+            self.report.symbols = host.names().feeds.clone();
+            let broker = &host.broker;
             self.report.portfolio = portfolio(broker.as_ref());
             self.report.orders.open = broker.open_orders().len() as u64;
         }
