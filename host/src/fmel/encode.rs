@@ -1,6 +1,6 @@
 //! The JSON form of a [`DecisionRecord`], as `docs/fmel-record.schema.json` describes it.
 
-use super::{Access, AccessKind, AccessNames, Action, ActionKind, DecisionRecord, Detail, SessionMeta, Stage};
+use super::{Access, AccessKind, AccessNames, Accesses, Action, ActionKind, DecisionRecord, Detail, SessionMeta, Stage};
 use crate::broker::{OpenOrder, OrderEvent, OrderStatus, OrderType};
 use crate::decimal::Normal;
 use crate::market::{DataHash, FeedId};
@@ -8,6 +8,7 @@ use crate::time::Timestamp;
 use serde::{Serialize, Serializer};
 use smallvec::SmallVec;
 use std::fmt;
+use std::sync::Arc;
 
 /// About the size of a decision record with a few reads and positions.
 const RECORD_BYTES: usize = 1024;
@@ -18,7 +19,7 @@ const RECORD_BYTES: usize = 1024;
 /// record for every decision of every agent, and serde's generic path was
 /// its largest cost. The rare parts (actions, orders, the header) go
 /// through serde.
-pub fn encode(session: &SessionMeta, names: &AccessNames, r: &DecisionRecord, out: &mut Vec<u8>) {
+pub fn encode(session: &SessionMeta, names: &Arc<AccessNames>, cache: &mut AccessedCache, r: &DecisionRecord, out: &mut Vec<u8>) {
     // Room for a usual record up front, so that the many small appends
     // below seldom find the buffer full.
     out.reserve(RECORD_BYTES);
@@ -51,7 +52,7 @@ pub fn encode(session: &SessionMeta, names: &AccessNames, r: &DecisionRecord, ou
         json.serde(&r.actions.iter().map(ActionJson::new).collect::<Vec<_>>());
     }
     json.key("data_accessed");
-    data_accessed(names, r, &mut json);
+    cache.write(names, r, json.out);
     json.key("portfolio_value").decimal(r.portfolio.value);
     json.key("portfolio_cash").decimal(r.portfolio.cash);
     json.key("positions").open(b'{');
@@ -99,6 +100,61 @@ static HEX_PAIRS: [[u8; 2]; 256] = {
     }
     pairs
 };
+
+fn hex(hash: &DataHash, digits: &mut [u8]) {
+    for (pair, byte) in digits.chunks_exact_mut(2).zip(hash.0) {
+        pair.copy_from_slice(&HEX_PAIRS[usize::from(byte)]);
+    }
+}
+
+/// A session's last `data_accessed`, reused while its records read the
+/// same way: in a replay nearly every record does, and then only the
+/// hashes differ. Written afresh, the part is some forty small appends and
+/// most of a record's encoding.
+#[derive(Default)]
+pub struct AccessedCache {
+    names: Option<Arc<AccessNames>>,
+    accesses: Accesses,
+    /// Each feed of the record's hashes, and whether it had one.
+    hashed: SmallVec<[(FeedId, bool); 2]>,
+    json: Vec<u8>,
+    /// Where each written hash's digits start in `json`, and whose it is.
+    slots: SmallVec<[(usize, FeedId); 2]>,
+}
+
+impl AccessedCache {
+    fn write(&mut self, names: &Arc<AccessNames>, r: &DecisionRecord, out: &mut Vec<u8>) {
+        let hashed = r.data_hashes.iter().map(|(feed, hash)| (*feed, hash.is_some()));
+        let same = self.names.as_ref().is_some_and(|cached| Arc::ptr_eq(cached, names))
+            && self.accesses == r.accesses
+            && self.hashed.iter().copied().eq(hashed.clone());
+        if !same {
+            let start = out.len();
+            let mut slots = SmallVec::new();
+            data_accessed(names, r, &mut Json { out, first: false }, |at, feed| slots.push((at - start, feed)));
+            // Records without reads gain nothing, and would push out the ones with.
+            if !r.accesses.is_empty() {
+                self.slots = slots;
+                self.names = Some(names.clone());
+                self.accesses.clone_from(&r.accesses);
+                self.hashed = hashed.collect();
+                self.json.clear();
+                self.json.extend_from_slice(&out[start..]);
+            }
+            return;
+        }
+        let start = out.len();
+        out.extend_from_slice(&self.json);
+        for &(at, feed) in &self.slots {
+            let hash = hash_of(r, feed).expect("the cached record had this feed's hash, and so does this one");
+            hex(hash, &mut out[start + at..start + at + 64]);
+        }
+    }
+}
+
+fn hash_of(r: &DecisionRecord, feed: FeedId) -> Option<&DataHash> {
+    r.data_hashes.iter().find(|(id, _)| *id == feed).and_then(|(_, hash)| hash.as_ref())
+}
 
 /// Writes JSON into a buffer, keeping track of commas.
 struct Json<'a> {
@@ -184,12 +240,10 @@ impl<'a> Json<'a> {
     }
 
     fn hash(&mut self, hash: &DataHash) -> &mut Self {
-        let mut hex = [0u8; 64];
-        for (digits, byte) in hex.chunks_exact_mut(2).zip(hash.0) {
-            digits.copy_from_slice(&HEX_PAIRS[usize::from(byte)]);
-        }
+        let mut digits = [0u8; 64];
+        hex(hash, &mut digits);
         self.out.push(b'"');
-        self.out.extend_from_slice(&hex);
+        self.out.extend_from_slice(&digits);
         self.out.push(b'"');
         self
     }
@@ -399,7 +453,8 @@ fn field_key(kind: AccessKind) -> (u8, u32) {
 
 /// The reads grouped by symbol, in order of first read, each group with its
 /// distinct fields and its patterns, runs of single reads folded.
-fn data_accessed(names: &AccessNames, r: &DecisionRecord, json: &mut Json) {
+/// `hashed` hears where each hash's digits start in the output.
+fn data_accessed(names: &AccessNames, r: &DecisionRecord, json: &mut Json, mut hashed: impl FnMut(usize, FeedId)) {
     let mut owners: SmallVec<[Option<FeedId>; 4]> = SmallVec::new();
     for access in &r.accesses {
         let owner = owner(names, access.kind);
@@ -413,8 +468,11 @@ fn data_accessed(names: &AccessNames, r: &DecisionRecord, json: &mut Json) {
         json.open(b'{');
         json.key("symbol").string(owner.map_or(PORTFOLIO, |f| &names.feeds[f.index()]));
         json.key("data_hash");
-        match owner.and_then(|f| r.data_hashes.iter().find(|(id, _)| *id == f).and_then(|(_, h)| h.as_ref())) {
-            Some(hash) => json.hash(hash),
+        match owner.and_then(|f| Some((f, hash_of(r, f)?))) {
+            Some((feed, hash)) => {
+                hashed(json.out.len() + 1, feed);
+                json.hash(hash)
+            }
             None => json.raw("null"),
         };
         let mine = || r.accesses.iter().filter(move |a| self::owner(names, a.kind) == owner);
@@ -494,6 +552,80 @@ fn run(accesses: &[Access]) -> (usize, i64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use crate::fmel::{DataHashes, OverLimits, PortfolioState};
+
+    fn names(symbols: &[&str]) -> Arc<AccessNames> {
+        Arc::new(AccessNames {
+            feeds: symbols.iter().map(|s| Arc::from(*s)).collect(),
+            series: (0..symbols.len() as u32).map(|f| (FeedId(f), Arc::from("close"))).collect(),
+            position_fields: symbols.iter().map(|s| Arc::from(format!("position.{s}"))).collect(),
+        })
+    }
+
+    fn record(point: u64, accesses: &[Access], hashes: &[(u32, Option<u8>)]) -> DecisionRecord {
+        DecisionRecord {
+            session: 0,
+            decision_point: point,
+            wall_time: Timestamp(point as i64),
+            bar_time: Some(Timestamp(60 * point as i64)),
+            stage: Stage::Next,
+            actions: Vec::new(),
+            accesses: accesses.iter().copied().collect(),
+            data_hashes: hashes
+                .iter()
+                .map(|&(feed, hash)| (FeedId(feed), hash.map(|k| DataHash(std::array::from_fn(|i| k ^ i as u8)))))
+                .collect::<DataHashes>(),
+            portfolio: PortfolioState::default(),
+            rationale: None,
+            over_limits: OverLimits::default(),
+            detail: Detail::None,
+        }
+    }
+
+    #[test]
+    fn a_cached_data_accessed_is_written_as_a_fresh_one_would_be() {
+        let meta = SessionMeta::new(0, "a".into(), "s".into());
+        let window = |seq, series| Access { seq, kind: AccessKind::Window { series, len: 30 } };
+        let both = [window(0, 0), window(1, 1)];
+        let with_position = [window(0, 0), Access { seq: 1, kind: AccessKind::Position { symbol: 0 } }, window(2, 1)];
+        let (two, renamed) = (names(&["SYMA", "SYMB"]), names(&["SYMC", "SYMD"]));
+        // The same reads with new hashes, a hash missing, no reads, other
+        // reads, other names: each a case the cache must tell apart.
+        let steps: Vec<(&Arc<AccessNames>, DecisionRecord)> = vec![
+            (&two, record(1, &both, &[(0, Some(1)), (1, Some(2))])),
+            (&two, record(2, &both, &[(0, Some(3)), (1, Some(4))])),
+            (&two, record(3, &both, &[(0, Some(5)), (1, None)])),
+            (&two, record(4, &both, &[(0, Some(6)), (1, None)])),
+            (&two, record(5, &both, &[(0, Some(7)), (1, Some(8))])),
+            (&two, record(6, &[], &[])),
+            (&two, record(7, &both, &[(0, Some(9)), (1, Some(10))])),
+            (&two, record(8, &with_position, &[(0, Some(11)), (1, Some(12))])),
+            (&two, record(9, &with_position, &[(0, Some(13)), (1, Some(14))])),
+            (&renamed, record(10, &with_position, &[(0, Some(13)), (1, Some(14))])),
+            (&two, record(11, &both, &[(1, Some(15)), (0, Some(16))])),
+        ];
+        let mut cache = AccessedCache::default();
+        for (names, record) in &steps {
+            let (mut cached, mut fresh) = (Vec::new(), Vec::new());
+            encode(&meta, names, &mut cache, record, &mut cached);
+            encode(&meta, names, &mut AccessedCache::default(), record, &mut fresh);
+            assert_eq!(String::from_utf8(cached).unwrap(), String::from_utf8(fresh).unwrap(), "record {}", record.decision_point);
+        }
+    }
+
+    #[test]
+    fn the_next_record_that_reads_the_same_way_comes_from_the_cache() {
+        let meta = SessionMeta::new(0, "a".into(), "s".into());
+        let names = names(&["SYMA"]);
+        let reads = [Access::number(0, 0, 0)];
+        let mut cache = AccessedCache::default();
+        encode(&meta, &names, &mut cache, &record(1, &reads, &[(0, Some(1))]), &mut Vec::new());
+        cache.json.extend_from_slice(b" cached");
+        let mut out = Vec::new();
+        encode(&meta, &names, &mut cache, &record(2, &reads, &[(0, Some(2))]), &mut out);
+        assert!(String::from_utf8(out).unwrap().contains("] cached,\"portfolio_value\""));
+    }
 
     #[test]
     fn a_hash_is_written_as_quoted_lowercase_hex() {

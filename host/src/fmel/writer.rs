@@ -7,7 +7,7 @@
 //! asleep in the channel must be woken by every send, a system call per
 //! record, while a polling one is never waited on.
 
-use super::{AccessNames, Batch, DecisionRecord, DecisionSink, SessionMeta, SinkError, encode};
+use super::{AccessNames, AccessedCache, Batch, DecisionRecord, DecisionSink, SessionMeta, SinkError, encode};
 use crossbeam_channel::{Receiver, Sender, TryRecvError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -86,6 +86,7 @@ impl RecordSender {
 struct Session {
     meta: Arc<SessionMeta>,
     names: Arc<AccessNames>,
+    accessed: AccessedCache,
 }
 
 pub struct FmelWriter {
@@ -128,7 +129,7 @@ fn write_loop(rx: Receiver<Message>, mut sink: Box<dyn DecisionSink>, policy: Ba
                 if sessions.len() <= index {
                     sessions.resize_with(index + 1, || None);
                 }
-                sessions[index] = Some(Session { meta: meta.clone(), names: Arc::default() });
+                sessions[index] = Some(Session { meta: meta.clone(), names: Arc::default(), accessed: AccessedCache::default() });
             }
             Ok(Message::Names(index, names)) => {
                 if let Some(Some(session)) = sessions.get_mut(*index as usize) {
@@ -136,10 +137,10 @@ fn write_loop(rx: Receiver<Message>, mut sink: Box<dyn DecisionSink>, policy: Ba
                 }
             }
             Ok(Message::Record(record)) => {
-                let Some(Some(session)) = sessions.get(record.session as usize) else {
+                let Some(Some(session)) = sessions.get_mut(record.session as usize) else {
                     return Err(SinkError::Refused(format!("a record of session {} before the session opened", record.session)));
                 };
-                batch.push(record.session, |out| encode(&session.meta, &session.names, record, out));
+                batch.push(record.session, |out| encode(&session.meta, &session.names, &mut session.accessed, record, out));
                 started.get_or_insert_with(Instant::now);
             }
             Err(_) => {}
