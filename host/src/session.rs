@@ -244,7 +244,7 @@ impl Session {
                     continue;
                 };
                 match instance.on_order(&event) {
-                    Ok(()) => self.write(Stage::Order, Detail::Order(event))?,
+                    Ok(()) => self.write(Stage::Order, Detail::Order(Box::new(event)))?,
                     Err(fault) => self.fail(fault)?,
                 }
             }
@@ -288,7 +288,7 @@ impl Session {
             }
             None => Vec::new(),
         };
-        self.write(Stage::Error, Detail::Error { fault, canceled })?;
+        self.write(Stage::Error, Detail::Error { fault: Box::new(fault), canceled })?;
         if let Some(instance) = self.instance.as_mut() {
             instance.host().broker.drain_events(&mut self.events);
             for event in std::mem::take(&mut self.events) {

@@ -244,14 +244,16 @@ pub struct SessionHeader {
 #[derive(Clone, Debug)]
 pub enum Detail {
     None,
+    // The rare details are boxed: every record crosses a channel by value,
+    // and the largest variant sets the size of all of them.
     Header(Box<SessionHeader>),
-    Order(OrderEvent),
+    Order(Box<OrderEvent>),
     Stop {
         open_orders: Vec<OpenOrder>,
     },
     /// The fault, and the orders canceled because of it.
     Error {
-        fault: Fault,
+        fault: Box<Fault>,
         canceled: Vec<OpenOrder>,
     },
 }
