@@ -87,12 +87,29 @@ impl Timestamp {
     }
 }
 
-/// Writes the last `slots.len()` decimal digits of `n`, zero-padded.
+/// The two decimal digits of every number below 100.
+static DIGIT_PAIRS: [[u8; 2]; 100] = {
+    let mut pairs = [[0; 2]; 100];
+    let mut i = 0;
+    while i < 100 {
+        pairs[i] = [b'0' + (i / 10) as u8, b'0' + (i % 10) as u8];
+        i += 1;
+    }
+    pairs
+};
+
+/// Writes the last `slots.len()` decimal digits of `n`, zero-padded, two
+/// at a time: every record has two times to write.
 #[inline]
 fn put_digits(slots: &mut [u8], mut n: u32) {
-    for slot in slots.iter_mut().rev() {
-        *slot = b'0' + (n % 10) as u8;
-        n /= 10;
+    let mut end = slots.len();
+    while end >= 2 {
+        slots[end - 2..end].copy_from_slice(&DIGIT_PAIRS[(n % 100) as usize]);
+        n /= 100;
+        end -= 2;
+    }
+    if end == 1 {
+        slots[0] = b'0' + (n % 10) as u8;
     }
 }
 
