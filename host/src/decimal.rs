@@ -102,7 +102,13 @@ pub fn write_normal(d: Decimal, out: &mut Vec<u8>) {
         out.push(b'-');
     }
     let mut buffer = itoa::Buffer::new();
-    let digits = buffer.format(d.mantissa().unsigned_abs()).as_bytes();
+    let mantissa = d.mantissa().unsigned_abs();
+    // Money nearly always fits 64 bits, whose digits cost a fraction of 128 bits'.
+    let digits = match u64::try_from(mantissa) {
+        Ok(small) => buffer.format(small),
+        Err(_) => buffer.format(mantissa),
+    }
+    .as_bytes();
     let scale = d.scale() as usize;
     if scale == 0 {
         out.extend_from_slice(digits);
