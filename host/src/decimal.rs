@@ -1,5 +1,6 @@
 //! Money and quantities: `f64` at the WIT boundary, `Decimal` inside the host.
 
+use crate::text::extend_small;
 use rust_decimal::Decimal;
 use std::fmt;
 use std::str::FromStr;
@@ -111,16 +112,16 @@ pub fn write_normal(d: Decimal, out: &mut Vec<u8>) {
     .as_bytes();
     let scale = d.scale() as usize;
     if scale == 0 {
-        out.extend_from_slice(digits);
+        extend_small(out, digits);
     } else if digits.len() > scale {
         let (whole, fraction) = digits.split_at(digits.len() - scale);
-        out.extend_from_slice(whole);
+        extend_small(out, whole);
         out.push(b'.');
-        out.extend_from_slice(fraction);
+        extend_small(out, fraction);
     } else {
         out.extend_from_slice(b"0.");
         out.extend(std::iter::repeat_n(b'0', scale - digits.len()));
-        out.extend_from_slice(digits);
+        extend_small(out, digits);
     }
 }
 

@@ -1,4 +1,14 @@
-//! Text helpers for data files.
+//! Text helpers for data files and the FMEL writer.
+
+/// Appends a few bytes, such as a number's digits, one at a time: a
+/// `memcpy` call costs more than the loop for a handful of bytes, and a
+/// record has a dozen such appends.
+#[inline]
+pub fn extend_small(out: &mut Vec<u8>, bytes: &[u8]) {
+    for &byte in bytes {
+        out.push(byte);
+    }
+}
 
 /// `text.trim()`, with a shortcut for the usual cell of a data file, which
 /// starts and ends with a visible ASCII character: the replay trims every

@@ -4,6 +4,7 @@ use super::{Access, AccessKind, AccessNames, Accesses, Action, ActionKind, Decis
 use crate::broker::{OpenOrder, OrderEvent, OrderStatus, OrderType};
 use crate::decimal::Normal;
 use crate::market::{DataHash, FeedId};
+use crate::text::extend_small;
 use crate::time::Timestamp;
 use serde::{Serialize, Serializer};
 use smallvec::SmallVec;
@@ -219,7 +220,7 @@ impl<'a> Json<'a> {
     }
 
     fn number(&mut self, n: impl itoa::Integer) -> &mut Self {
-        self.out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+        extend_small(self.out, itoa::Buffer::new().format(n).as_bytes());
         self
     }
 
