@@ -324,7 +324,7 @@ impl Session {
                     self.sent_names = host.names().clone();
                     self.sender.names(self.meta.index, self.sent_names.clone())?;
                 }
-                (record.accesses, record.actions, record.rationale) = host.log.take();
+                (record.actions, record.rationale) = host.log.take_into(&mut record.accesses);
                 record.portfolio = portfolio(host.broker.as_ref());
             }
             None => (record.decision_point, record.bar_time) = position(self.market.read().latest()),

@@ -91,14 +91,15 @@ impl CallLog {
         std::mem::take(&mut self.over)
     }
 
-    /// Takes what the last call did, keeping the sequence running. The
-    /// access buffer keeps its capacity, so that logging a read does not
-    /// allocate in the steady state; the record gets an exact-size copy.
-    pub fn take(&mut self) -> (Accesses, Vec<Action>, Option<String>) {
+    /// Takes what the last call did, keeping the sequence running: its
+    /// reads into `accesses` (a record's, filled in place rather than moved
+    /// there), its actions and its rationale. The access buffer keeps its
+    /// capacity, so that logging a read does not allocate in the steady state.
+    pub fn take_into(&mut self, accesses: &mut Accesses) -> (Vec<Action>, Option<String>) {
         self.drain_pending();
-        let accesses = Accesses::from_slice(&self.accesses);
+        accesses.extend_from_slice(&self.accesses);
         self.accesses.clear();
-        (accesses, std::mem::take(&mut self.actions), self.rationale.take())
+        (std::mem::take(&mut self.actions), self.rationale.take())
     }
 
     fn next_seq(&mut self) -> u32 {
