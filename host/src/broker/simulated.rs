@@ -266,8 +266,14 @@ impl Broker for SimulatedBroker {
     }
 
     fn value(&self) -> Decimal {
-        let held: Decimal =
-            self.positions.iter().zip(&self.last_close).map(|(qty, close)| close.map_or(Decimal::ZERO, |c| *qty * c)).sum();
+        // Every record asks; a flat position needs no multiplication.
+        let held: Decimal = self
+            .positions
+            .iter()
+            .zip(&self.last_close)
+            .filter(|(qty, _)| !qty.is_zero())
+            .map(|(qty, close)| close.map_or(Decimal::ZERO, |c| *qty * c))
+            .sum();
         self.cash + held
     }
 
