@@ -21,6 +21,10 @@ use std::sync::{Arc, Barrier};
 /// others costs more than a few agents' decisions.
 const SESSIONS_PER_THREAD: usize = 8;
 
+/// How far ahead of the point being recorded the market's leader asks for
+/// bars to be loaded: enough for a load from another core to arrive.
+const PREFETCH_POINTS: usize = 4;
+
 /// Everything the agents need, moved onto their threads.
 pub struct Agents {
     pub market: Arc<RwLock<Market>>,
@@ -122,7 +126,11 @@ fn lead(
             shared.done.store(true, Ordering::Relaxed);
         } else {
             let mut market = shared.market.write();
-            for point in chunk.by_ref().take(BLOCK_POINTS) {
+            for _ in 0..BLOCK_POINTS {
+                let Some(point) = chunk.next() else { break };
+                if let Some(ahead) = chunk.as_slice().get(PREFETCH_POINTS - 1) {
+                    ahead.prefetch();
+                }
                 bars += point.bars.len() as u64;
                 market.advance(point);
             }

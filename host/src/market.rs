@@ -140,6 +140,25 @@ pub struct DecisionPoint {
     pub bars: Vec<Bar>,
 }
 
+impl DecisionPoint {
+    /// Asks the CPU to start loading this point's bars. The feed's thread
+    /// wrote them on the other core, and `Market::advance` spent most of
+    /// its time waiting for their first loads.
+    #[inline]
+    pub fn prefetch(&self) {
+        #[cfg(target_arch = "x86_64")]
+        for bar in &self.bars {
+            use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+            let start = std::ptr::from_ref(bar).cast::<i8>();
+            for offset in (0..std::mem::size_of::<Bar>()).step_by(64) {
+                // SAFETY: a prefetch is only a hint: it reads and writes no
+                // memory and cannot fault, whatever the address.
+                unsafe { _mm_prefetch::<_MM_HINT_T0>(start.wrapping_add(offset)) }
+            }
+        }
+    }
+}
+
 /// A read reached further back than the history the market keeps.
 #[derive(Debug, thiserror::Error)]
 #[error("bar offset {offset} is beyond the {kept} bars of history kept (raise --history-bars)")]
