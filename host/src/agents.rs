@@ -9,7 +9,7 @@
 
 use crate::broker::Broker;
 use crate::fmel::writer::{RecordSender, WriterStopped};
-use crate::market::{BLOCK_POINTS, DecisionPoint, Market};
+use crate::market::{BLOCK_POINTS, Bar, DecisionPoint, Market};
 use crate::runtime::AgentComponent;
 use crate::session::{AgentReport, Session, SessionSetup};
 use indicatif::ProgressBar;
@@ -37,6 +37,9 @@ pub struct Agents {
     /// points the feed read ahead are not decided. A lead of thousands of
     /// points would otherwise keep a thousand agents busy for a minute.
     pub stop: Arc<AtomicBool>,
+    /// Where the bar buffers of decided points go back to the feed, a
+    /// chunk's at a time.
+    pub recycle: crossbeam_channel::Sender<Vec<Vec<Bar>>>,
 }
 
 /// What the threads share for one run.
@@ -88,7 +91,7 @@ impl Agents {
                     })
                 })
                 .collect();
-            let mut results = vec![lead(mine, &shared, &mut incoming, &self.progress)];
+            let mut results = vec![lead(mine, &shared, &mut incoming, &self.recycle, &self.progress)];
             results.extend(others.into_iter().map(|t| t.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))));
             results
         });
@@ -107,11 +110,13 @@ fn lead(
     mut shard: Vec<(usize, Session)>,
     shared: &Shared,
     incoming: &mut tokio::sync::mpsc::Receiver<Vec<DecisionPoint>>,
+    recycle: &crossbeam_channel::Sender<Vec<Vec<Bar>>>,
     progress: &ProgressBar,
 ) -> Result<Vec<(usize, AgentReport)>, WriterStopped> {
     let mut outcome = Ok(());
     let mut next = 0;
     let mut chunk = Vec::new().into_iter();
+    let mut spare = Vec::new();
     loop {
         // A block is what has arrived, up to BLOCK_POINTS: it never waits for
         // more, so a live feed's single points are decided as they come.
@@ -132,7 +137,11 @@ fn lead(
                     ahead.prefetch();
                 }
                 bars += point.bars.len() as u64;
-                market.advance(point);
+                spare.push(market.advance(point));
+            }
+            if chunk.as_slice().is_empty() {
+                // A feed that is gone or behind loses nothing but the reuse.
+                let _ = recycle.try_send(std::mem::take(&mut spare));
             }
         }
         if !decide(&mut shard, shared, &mut next, &mut outcome) {
@@ -219,6 +228,7 @@ mod tests {
             sender: writer.sender(),
             progress: ProgressBar::hidden(),
             stop: Arc::new(AtomicBool::new(stop)),
+            recycle: crossbeam_channel::bounded(1).0,
         };
         agents.run(incoming).unwrap();
         writer.finish().unwrap();

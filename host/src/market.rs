@@ -238,8 +238,9 @@ impl Market {
         Self { feeds, kept, ring, times: [Timestamp::default(); BLOCK_POINTS], newest: None }
     }
 
-    /// Moves to the next decision point and records its bars.
-    pub fn advance(&mut self, mut point: DecisionPoint) {
+    /// Moves to the next decision point and records its bars. Returns the
+    /// point's bar buffer, empty, for the feed to fill again.
+    pub fn advance(&mut self, mut point: DecisionPoint) -> Vec<Bar> {
         let decision = self.newest.map_or(0, |d| d + 1);
         let (previous, this) = (point_slot(decision.wrapping_sub(1)), point_slot(decision));
         for feed in &mut self.feeds {
@@ -264,6 +265,8 @@ impl Market {
             feed.stamps[point_slot(*count)] = Stamp { decision, bar };
             *count += 1;
         }
+        point.bars.clear();
+        point.bars
     }
 
     /// Bars delivered so far, over every feed.

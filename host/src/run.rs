@@ -108,6 +108,7 @@ pub async fn run(config: &RunConfig, runtime: &Runtime, shutdown: impl Future<Ou
     // synchronous host calls must not run inside an async task.
     let (chunks, incoming) = tokio::sync::mpsc::channel::<Vec<DecisionPoint>>(READ_AHEAD);
     let stop = Arc::new(AtomicBool::new(false));
+    let (recycle, recycled) = crossbeam_channel::bounded(READ_AHEAD);
     let market = Arc::new(RwLock::new(Market::new(schemas.clone(), config.history_bars)));
     let agents = Agents {
         market: market.clone(),
@@ -117,6 +118,7 @@ pub async fn run(config: &RunConfig, runtime: &Runtime, shutdown: impl Future<Ou
         sender: writer.sender(),
         progress: progress_bar(feed.expected_bars()),
         stop: stop.clone(),
+        recycle,
     };
     let agents = tokio::task::spawn_blocking(move || agents.run(incoming));
 
@@ -148,6 +150,7 @@ pub async fn run(config: &RunConfig, runtime: &Runtime, shutdown: impl Future<Ou
             if chunks.send(std::mem::take(&mut chunk)).await.is_err() {
                 break; // The agent threads stopped; their result says why.
             }
+            recycled.try_iter().flatten().for_each(|bars| feed.recycle(bars));
         }
     }
     if !chunk.is_empty() && !interrupted {

@@ -33,7 +33,12 @@ pub struct ReplayFeed {
     failed: Option<FeedError>,
     /// Each feed's last bar time, by feed id, to refuse a second bar at it.
     last_by_feed: Vec<Option<Timestamp>>,
+    /// Empty bar buffers of decided points, to fill again.
+    spare: Vec<Vec<Bar>>,
 }
+
+/// Spare bar buffers kept at most: a few chunks' worth.
+const SPARE_BUFFERS: usize = 4096;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Format {
@@ -170,6 +175,7 @@ impl ReplayFeed {
             raw: String::new(),
             failed: None,
             last_by_feed: Vec::new(),
+            spare: Vec::new(),
         };
         let mut owner: HashMap<Arc<str>, String> = HashMap::new();
         let scans = scan_all(&files, skip_bad_rows);
@@ -512,7 +518,7 @@ impl MarketFeed for ReplayFeed {
         let Some(time) = self.sources.iter().filter_map(|s| s.pending().map(|b| b.time)).min() else {
             return Ok(None);
         };
-        let mut bars = Vec::new();
+        let mut bars = self.spare.pop().unwrap_or_default();
         for i in 0..self.sources.len() {
             while self.sources[i].pending().is_some_and(|b| b.time == time) {
                 bars.extend(self.sources[i].take_pending());
@@ -534,6 +540,13 @@ impl MarketFeed for ReplayFeed {
 
     fn is_ready(&self) -> bool {
         true
+    }
+
+    fn recycle(&mut self, mut bars: Vec<Bar>) {
+        if self.spare.len() < SPARE_BUFFERS {
+            bars.clear();
+            self.spare.push(bars);
+        }
     }
 }
 
@@ -595,6 +608,25 @@ mod tests {
         };
         assert_eq!(delivered, HASH_BATCH + 3, "every row before the bad one is delivered first");
         assert_eq!(err, format!("{}:{}: close: not a number: \"oops\"", path.display(), HASH_BATCH + 5));
+    }
+
+    #[tokio::test]
+    async fn a_recycled_buffer_is_filled_with_the_next_points_bars_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(dir.path(), "A.csv", &format!("{HEADER}2024-01-01 00:00:00,1,1,1,1,1\n2024-01-01 00:01:00,2,2,2,2,2\n"));
+        let mut feed = ReplayFeed::open(std::slice::from_ref(&path), false).unwrap();
+        let first = feed.next().await.unwrap().unwrap();
+        // Given back with a bar still in it, as a careless caller might.
+        let mut stale = first.bars;
+        stale.push(crate::testing::bar(0, 0, 99.0));
+        // A capacity no new buffer of one bar would have.
+        stale.reserve_exact(100);
+        let capacity = stale.capacity();
+        feed.recycle(stale);
+        let second = feed.next().await.unwrap().unwrap();
+        assert_eq!(second.bars.len(), 1);
+        assert_eq!(second.bars[0].numbers[3], 2.0);
+        assert_eq!(second.bars.capacity(), capacity, "the buffer given back is the one reused");
     }
 
     #[tokio::test]
