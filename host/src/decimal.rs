@@ -94,7 +94,6 @@ impl serde::Serialize for Normal {
 
 /// Appends what `Normal(d)` displays, without the formatting machinery.
 pub fn write_normal(d: Decimal, out: &mut Vec<u8>) {
-    let d = d.normalize();
     if d.is_zero() {
         out.push(b'0');
         return;
@@ -103,14 +102,25 @@ pub fn write_normal(d: Decimal, out: &mut Vec<u8>) {
         out.push(b'-');
     }
     let mut buffer = itoa::Buffer::new();
-    let mantissa = d.mantissa().unsigned_abs();
-    // Money nearly always fits 64 bits, whose digits cost a fraction of 128 bits'.
-    let digits = match u64::try_from(mantissa) {
-        Ok(small) => buffer.format(small),
-        Err(_) => buffer.format(mantissa),
-    }
-    .as_bytes();
-    let scale = d.scale() as usize;
+    // Money nearly always fits 64 bits: its trailing zeros then go with
+    // `u64` division and its digits cost a fraction of 128 bits', where
+    // `Decimal::normalize` divides 96 bits for each zero.
+    let (digits, scale) = match u64::try_from(d.mantissa().unsigned_abs()) {
+        Ok(mut mantissa) => {
+            let mut scale = d.scale();
+            while scale > 0 && mantissa % 10 == 0 {
+                mantissa /= 10;
+                scale -= 1;
+            }
+            (buffer.format(mantissa), scale)
+        }
+        Err(_) => {
+            let d = d.normalize();
+            (buffer.format(d.mantissa().unsigned_abs()), d.scale())
+        }
+    };
+    let digits = digits.as_bytes();
+    let scale = scale as usize;
     if scale == 0 {
         extend_small(out, digits);
     } else if digits.len() > scale {
