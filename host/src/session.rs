@@ -301,9 +301,9 @@ impl Session {
     /// Writes one record with what the agent did since the last one.
     fn write(&mut self, stage: Stage, detail: Detail) -> Result<(), WriterStopped> {
         let wall_time = Timestamp::now();
-        // Built in one piece: the record is some 450 bytes, and filling in a
-        // default one field by field wrote most of it twice.
-        let record = match self.instance.as_mut() {
+        let mut accesses = Accesses::new();
+        let ((decision_point, bar_time), data_hashes, (actions, rationale), portfolio, over_limits) = match self.instance.as_mut()
+        {
             Some(instance) => {
                 let over_limits = instance.take_over_limits();
                 let host = instance.host();
@@ -311,42 +311,29 @@ impl Session {
                     self.sent_names = host.names().clone();
                     self.sender.names(self.meta.index, self.sent_names.clone())?;
                 }
-                let (decision_point, bar_time) = position(host.market());
+                // The hashes first: they are those of the feeds read, which `take_into` clears.
                 let data_hashes = host.data_hashes();
-                let mut accesses = Accesses::new();
-                let (actions, rationale) = host.log.take_into(&mut accesses);
-                DecisionRecord {
-                    session: self.meta.index,
-                    decision_point,
-                    wall_time,
-                    bar_time,
-                    stage,
-                    actions,
-                    accesses,
-                    data_hashes,
-                    portfolio: portfolio(host.broker.as_ref()),
-                    rationale,
-                    over_limits,
-                    detail,
-                }
+                let taken = host.log.take_into(&mut accesses);
+                (position(host.market()), data_hashes, taken, portfolio(host.broker.as_ref()), over_limits)
             }
             None => {
-                let (decision_point, bar_time) = position(self.market.read().latest());
-                DecisionRecord {
-                    session: self.meta.index,
-                    decision_point,
-                    wall_time,
-                    bar_time,
-                    stage,
-                    actions: Vec::new(),
-                    accesses: Accesses::new(),
-                    data_hashes: DataHashes::new(),
-                    portfolio: PortfolioState::default(),
-                    rationale: None,
-                    over_limits: OverLimits::default(),
-                    detail,
-                }
+                let position = position(self.market.read().latest());
+                (position, DataHashes::new(), (Vec::new(), None), PortfolioState::default(), OverLimits::default())
             }
+        };
+        let record = DecisionRecord {
+            session: self.meta.index,
+            decision_point,
+            wall_time,
+            bar_time,
+            stage,
+            actions,
+            accesses,
+            data_hashes,
+            portfolio,
+            rationale,
+            over_limits,
+            detail,
         };
         self.report.accesses += record.accesses.iter().map(|a| u64::from(a.reads())).sum::<u64>();
         self.report.over_limits.add(record.over_limits);
