@@ -25,7 +25,7 @@ use trading_host::fmel::{
     Access, AccessKind, AccessNames, Accesses, DataHashes, DecisionRecord, Detail, OverLimits, PortfolioState, SessionMeta, Stage,
 };
 use trading_host::limits::AgentLimits;
-use trading_host::market::{Bar, DataHash, DecisionPoint, FeedId, FeedSchema, Market, Ohlc};
+use trading_host::market::{BLOCK_POINTS, Bar, DataHash, DecisionPoint, FeedId, FeedSchema, Market, Ohlc};
 use trading_host::run::{RunReport, run};
 use trading_host::runtime::{AgentComponent, AgentInstance, HostState, Runtime};
 use trading_host::time::Timestamp;
@@ -552,9 +552,15 @@ fn fmel(records: u64) -> anyhow::Result<()> {
     let sender = writer.sender();
     sender.open(meta)?;
     sender.names(0, names)?;
+    // As a session sends them: a block of decision points' records at once.
+    let mut unsent = Vec::new();
     for i in 0..records {
-        sender.send(record(i))?;
+        unsent.push(record(i));
+        if unsent.len() == BLOCK_POINTS {
+            sender.send(&mut unsent)?;
+        }
     }
+    sender.send(&mut unsent)?;
     drop(sender);
     let written = writer.finish()?;
     let seconds = start.elapsed().as_secs_f64();

@@ -72,6 +72,9 @@ pub struct Session {
     instance: Option<AgentInstance>,
     market: Arc<RwLock<Market>>,
     sender: RecordSender,
+    /// Records written and not yet sent: each public call sends its
+    /// records when it ends, a block of decision points' at once.
+    unsent: Vec<DecisionRecord>,
     events: Vec<OrderEvent>,
     report: AgentReport,
     running: bool,
@@ -117,21 +120,33 @@ impl Session {
             instance: None,
             market,
             sender,
+            unsent: Vec::new(),
             events: Vec::new(),
             running: false,
         };
         session.sender.open(session.meta.clone())?;
-        let header = Detail::Header(Box::new(setup.header));
+        session.init(instance, Detail::Header(Box::new(setup.header)), &setup.params)?;
+        session.send_unsent()?;
+        Ok(session)
+    }
+
+    /// Calls the agent's `init`, once it has an instance, and writes the INIT record.
+    fn init(
+        &mut self,
+        instance: Result<AgentInstance, Fault>,
+        header: Detail,
+        params: &[(String, String)],
+    ) -> Result<(), WriterStopped> {
         match instance {
-            Ok(instance) => session.instance = Some(instance),
+            Ok(instance) => self.instance = Some(instance),
             Err(fault) => {
-                session.write(Stage::Init, header)?;
-                return session.fail(fault).map(|()| session);
+                self.write(Stage::Init, header)?;
+                return self.fail(fault);
             }
         }
-        session.with_market(|session| {
+        self.with_market(|session| {
             let instance = session.instance.as_mut().expect("just instantiated");
-            let outcome = instance.init(&setup.params);
+            let outcome = instance.init(params);
             session.write(Stage::Init, header)?;
             match outcome {
                 Ok(Ok(())) => session.running = true,
@@ -139,8 +154,7 @@ impl Session {
                 Err(fault) => session.fail(fault)?,
             }
             session.deliver_events()
-        })?;
-        Ok(session)
+        })
     }
 
     /// Runs decision points `from..=to` of the market, the last [`BLOCK_POINTS`] at most.
@@ -159,7 +173,8 @@ impl Session {
                 session.decide()?;
             }
             Ok(())
-        })
+        })?;
+        self.send_unsent()
     }
 
     fn decide(&mut self) -> Result<(), WriterStopped> {
@@ -199,7 +214,8 @@ impl Session {
                 }
                 Err(fault) => session.fail(fault),
             }
-        })
+        })?;
+        self.send_unsent()
     }
 
     /// The session's results; call after `stop`.
@@ -344,7 +360,12 @@ impl Session {
                 _ => {}
             }
         }
-        self.sender.send(record)
+        self.unsent.push(record);
+        Ok(())
+    }
+
+    fn send_unsent(&mut self) -> Result<(), WriterStopped> {
+        self.sender.send(&mut self.unsent)
     }
 }
 

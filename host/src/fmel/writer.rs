@@ -1,7 +1,8 @@
 //! The background writer: encodes records on its own thread and hands them
 //! to the sink in batches, every `max_records` records or `max_delay`,
 //! whichever comes first, and once more at the end. A crash loses at most
-//! the batch being gathered.
+//! the batch being gathered and the records sessions have not sent yet
+//! (one block of decision points each, see [`RecordSender::send`]).
 //!
 //! The writer polls the channel rather than sleeping in it: a receiver
 //! asleep in the channel must be woken by every send, a system call per
@@ -39,11 +40,14 @@ impl BatchPolicy {
 /// How long the writer naps when the channel is empty.
 const IDLE_POLL: Duration = Duration::from_millis(1);
 
+/// Records a session usually sends at once: a block of decision points'.
+const RECORDS_PER_MESSAGE: usize = crate::market::BLOCK_POINTS;
+
 impl BatchPolicy {
-    /// Records that may wait in the channel: several batches, so that
-    /// sessions rarely block on a napping writer.
+    /// Messages that may wait in the channel: several batches' records, so
+    /// that sessions rarely block on a napping writer.
     fn channel_capacity(&self) -> usize {
-        (16 * self.max_records).clamp(1024, 65_536)
+        (16 * self.max_records).clamp(1024, 65_536) / RECORDS_PER_MESSAGE
     }
 }
 
@@ -60,25 +64,42 @@ enum Message {
     Open(Arc<SessionMeta>),
     /// The names behind a session's ids, whenever they change.
     Names(u32, Arc<AccessNames>),
-    Record(DecisionRecord),
+    /// Records in order, of any sessions.
+    Records(Vec<DecisionRecord>),
 }
 
 /// The handle for sending records: open the session, send its names when
 /// they change, then its records.
 #[derive(Clone)]
-pub struct RecordSender(Sender<Message>);
+pub struct RecordSender {
+    channel: Sender<Message>,
+    /// Emptied record buffers, back from the writer.
+    spare: Receiver<Vec<DecisionRecord>>,
+}
 
 impl RecordSender {
     pub fn open(&self, session: Arc<SessionMeta>) -> Result<(), WriterStopped> {
-        self.0.send(Message::Open(session)).map_err(|_| WriterStopped)
+        self.channel.send(Message::Open(session)).map_err(|_| WriterStopped)
     }
 
+    /// Names for the session's records. Names are only ever added, so the
+    /// records not yet sent, written before, read the same with them.
     pub fn names(&self, session: u32, names: Arc<AccessNames>) -> Result<(), WriterStopped> {
-        self.0.send(Message::Names(session, names)).map_err(|_| WriterStopped)
+        self.channel.send(Message::Names(session, names)).map_err(|_| WriterStopped)
     }
 
-    pub fn send(&self, record: DecisionRecord) -> Result<(), WriterStopped> {
-        self.0.send(Message::Record(record)).map_err(|_| WriterStopped)
+    /// Sends the records gathered in `records` and leaves it empty, to
+    /// gather more. Sessions send a block of decision points' records at
+    /// once: a record sent alone cost a slot of the channel each, and the
+    /// writer then waited for every record's slot to arrive from the
+    /// agents' core, where in a buffer it streams them.
+    pub fn send(&self, records: &mut Vec<DecisionRecord>) -> Result<(), WriterStopped> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let empty = self.spare.try_recv().unwrap_or_else(|_| Vec::with_capacity(records.len()));
+        let full = std::mem::replace(records, empty);
+        self.channel.send(Message::Records(full)).map_err(|_| WriterStopped)
     }
 }
 
@@ -96,12 +117,14 @@ pub struct FmelWriter {
 
 impl FmelWriter {
     pub fn spawn(sink: Box<dyn DecisionSink>, policy: BatchPolicy) -> Self {
-        let (tx, rx) = crossbeam_channel::bounded::<Message>(policy.channel_capacity());
+        let capacity = policy.channel_capacity();
+        let (channel, rx) = crossbeam_channel::bounded::<Message>(capacity);
+        let (recycle, spare) = crossbeam_channel::bounded(capacity);
         let thread = std::thread::Builder::new()
             .name("fmel-writer".into())
-            .spawn(move || write_loop(rx, sink, policy))
+            .spawn(move || write_loop(rx, recycle, sink, policy))
             .expect("spawn the FMEL writer thread");
-        Self { sender: RecordSender(tx), thread }
+        Self { sender: RecordSender { channel, spare }, thread }
     }
 
     pub fn sender(&self) -> RecordSender {
@@ -116,51 +139,63 @@ impl FmelWriter {
     }
 }
 
-fn write_loop(rx: Receiver<Message>, mut sink: Box<dyn DecisionSink>, policy: BatchPolicy) -> Result<u64, SinkError> {
+fn write_loop(
+    rx: Receiver<Message>,
+    recycle: Sender<Vec<DecisionRecord>>,
+    mut sink: Box<dyn DecisionSink>,
+    policy: BatchPolicy,
+) -> Result<u64, SinkError> {
     let mut sessions: Vec<Option<Session>> = Vec::new();
     let mut batch = Batch::default();
     let mut started: Option<Instant> = None;
     let mut written = 0u64;
     loop {
-        let received = rx.try_recv();
-        match &received {
+        let waiting = match rx.try_recv() {
             Ok(Message::Open(meta)) => {
                 let index = meta.index as usize;
                 if sessions.len() <= index {
                     sessions.resize_with(index + 1, || None);
                 }
-                sessions[index] = Some(Session { meta: meta.clone(), names: Arc::default(), accessed: AccessedCache::default() });
+                sessions[index] = Some(Session { meta, names: Arc::default(), accessed: AccessedCache::default() });
+                None
             }
             Ok(Message::Names(index, names)) => {
-                if let Some(Some(session)) = sessions.get_mut(*index as usize) {
-                    session.names = names.clone();
+                if let Some(Some(session)) = sessions.get_mut(index as usize) {
+                    session.names = names;
                 }
+                None
             }
-            Ok(Message::Record(record)) => {
-                let Some(Some(session)) = sessions.get_mut(record.session as usize) else {
-                    return Err(SinkError::Refused(format!("a record of session {} before the session opened", record.session)));
-                };
-                batch.push(record.session, |out| encode(&session.meta, &session.names, &mut session.accessed, record, out));
+            Ok(Message::Records(mut records)) => {
+                for record in &records {
+                    let Some(Some(session)) = sessions.get_mut(record.session as usize) else {
+                        return Err(SinkError::Refused(format!(
+                            "a record of session {} before the session opened",
+                            record.session
+                        )));
+                    };
+                    batch.push(record.session, |out| encode(&session.meta, &session.names, &mut session.accessed, record, out));
+                }
                 started.get_or_insert_with(Instant::now);
+                records.clear();
+                // A full return channel means the senders have spares enough.
+                let _ = recycle.try_send(records);
+                None
             }
-            Err(_) => {}
-        }
-        let disconnected = matches!(received, Err(TryRecvError::Disconnected));
+            Err(empty_or_gone) => Some(empty_or_gone),
+        };
+        let disconnected = waiting == Some(TryRecvError::Disconnected);
         let full = batch.len() >= policy.max_records;
-        // Reading the clock per record would cost more than encoding some;
-        // a busy channel fills the batch long before the delay anyway.
-        let idle = received.is_err() || batch.len() % 256 == 0;
-        let late = idle && started.is_some_and(|at| at.elapsed() >= policy.max_delay);
+        let late = started.is_some_and(|at| at.elapsed() >= policy.max_delay);
         if !batch.is_empty() && (full || late || disconnected) {
             sink.write_batch(&batch)?;
             written += batch.len() as u64;
             batch.clear();
             started = None;
         }
-        match received {
-            Ok(_) => {}
-            Err(TryRecvError::Empty) => std::thread::sleep(IDLE_POLL),
-            Err(TryRecvError::Disconnected) => {
+        match waiting {
+            None => {}
+            Some(TryRecvError::Empty) => std::thread::sleep(IDLE_POLL),
+            Some(TryRecvError::Disconnected) => {
                 sink.close()?;
                 return Ok(written);
             }
