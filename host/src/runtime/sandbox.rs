@@ -131,7 +131,14 @@ impl GuestOutput {
     /// Bytes dropped since the last call; the budget starts over.
     pub fn take_dropped(&self) -> u64 {
         self.0.written.store(0, Ordering::Relaxed);
-        self.0.dropped.swap(0, Ordering::Relaxed)
+        // Read first: this runs for every record, nearly always finds
+        // nothing, and a swap is a locked instruction that waits for the
+        // record's stores to drain. Bytes dropped between the two are
+        // counted at the next call.
+        match self.0.dropped.load(Ordering::Relaxed) {
+            0 => 0,
+            _ => self.0.dropped.swap(0, Ordering::Relaxed),
+        }
     }
 
     /// The last lines written, oldest first, the unfinished one included.
