@@ -123,6 +123,40 @@ impl Lines {
         Ok(rows + u64::from(!blank))
     }
 
+    /// Up to `max` non-blank lines whole in the reader's buffer, with their
+    /// numbers, in `lines`, reading nothing more: a copy of each line would
+    /// cost about as much as parsing it. Returns how many bytes they take,
+    /// blank lines included, and the number of the last, for
+    /// [`Lines::consume`]. Stops before a line that is not UTF-8, for
+    /// [`Lines::next`] to report.
+    fn whole_lines<'a>(&'a self, max: usize, lines: &mut SmallVec<[(u64, &'a str); HASH_BATCH]>) -> (usize, u64) {
+        let buffer = self.reader.buffer();
+        let (mut start, mut number) = (0, self.number);
+        for newline in memchr::memchr_iter(b'\n', buffer) {
+            if lines.len() == max {
+                break;
+            }
+            let mut end = newline;
+            while end > start && buffer[end - 1] == b'\r' {
+                end -= 1;
+            }
+            let bytes = &buffer[start..end];
+            if !is_blank(bytes) {
+                let Ok(line) = std::str::from_utf8(bytes) else { break };
+                lines.push((number + 1, line));
+            }
+            number += 1;
+            start = newline + 1;
+        }
+        (start, number)
+    }
+
+    /// Moves past the lines [`Lines::whole_lines`] returned.
+    fn consume(&mut self, bytes: usize, number: u64) {
+        self.reader.consume(bytes);
+        self.number = number;
+    }
+
     /// The next non-blank line and its number. `raw` sees every line's bytes,
     /// ending included, for the whole-file hash.
     fn next(&mut self, path: &str, mut raw: impl FnMut(&[u8])) -> Result<Option<(u64, &str)>, FeedError> {
@@ -394,8 +428,25 @@ impl Source {
     }
 
     /// Reads up to `HASH_BATCH` rows, hashes their lines in one batch and
-    /// parses them. `raw` is scratch space for the lines.
+    /// parses them. Lines whole in the reader's buffer are taken where they
+    /// are; the line across its end, and the lines after it in the batch,
+    /// are copied into `raw`, scratch space.
     fn read_ahead(&mut self, schemas: &[FeedSchema], raw: &mut String) {
+        // Nothing past a line that could not be read: its error comes next.
+        if self.read_error.is_some() {
+            return;
+        }
+        let mut lines: SmallVec<[(u64, &str); HASH_BATCH]> = SmallVec::new();
+        let (taken, number) = self.lines.whole_lines(HASH_BATCH, &mut lines);
+        if !lines.is_empty() {
+            hash_and_parse(&mut self.rows, &mut self.ahead, schemas, &lines);
+        }
+        let found = !lines.is_empty();
+        drop(lines);
+        self.lines.consume(taken, number);
+        if found {
+            return;
+        }
         raw.clear();
         let mut rows: SmallVec<[(u64, std::ops::Range<usize>); HASH_BATCH]> = SmallVec::new();
         while rows.len() < HASH_BATCH && self.read_error.is_none() {
@@ -409,24 +460,34 @@ impl Source {
                 Err(error) => self.read_error = Some(error),
             }
         }
-        // Each line goes with an empty prefix cut from the line itself, not
-        // `&[]`: the crate compares a batch's prefixes with `memcmp`, whose
-        // AVX-512 form loads under a mask, and at an empty slice's dangling
-        // address that load takes a microcode assist that more than doubles
-        // the cost of a line.
-        let lines: SmallVec<[tape_sha256::Message<'_>; HASH_BATCH]> = rows
-            .iter()
-            .map(|(_, range)| {
-                let line = raw[range.clone()].as_bytes();
-                tape_sha256::Message::prefixed(&line[..0], line)
-            })
-            .collect();
-        let mut hashes = [[0u8; 32]; HASH_BATCH];
-        tape_sha256::hash_messages(&lines, &mut hashes[..lines.len()]);
-        for ((number, range), hash) in rows.into_iter().zip(hashes) {
-            let parsed = parse_row(&mut self.rows, &raw[range], schemas, DataHash(hash));
-            self.ahead.push_back((number, parsed));
-        }
+        let lines: SmallVec<[(u64, &str); HASH_BATCH]> = rows.into_iter().map(|(number, range)| (number, &raw[range])).collect();
+        hash_and_parse(&mut self.rows, &mut self.ahead, schemas, &lines);
+    }
+}
+
+/// Hashes `lines` in one batch, parses them and queues the rows.
+fn hash_and_parse(
+    rows: &mut Rows,
+    ahead: &mut VecDeque<(u64, Result<Bar, String>)>,
+    schemas: &[FeedSchema],
+    lines: &[(u64, &str)],
+) {
+    // Each line goes with an empty prefix cut from the line itself, not
+    // `&[]`: the crate compares a batch's prefixes with `memcmp`, whose
+    // AVX-512 form loads under a mask, and at an empty slice's dangling
+    // address that load takes a microcode assist that more than doubles
+    // the cost of a line.
+    let messages: SmallVec<[tape_sha256::Message<'_>; HASH_BATCH]> = lines
+        .iter()
+        .map(|(_, line)| {
+            let line = line.as_bytes();
+            tape_sha256::Message::prefixed(&line[..0], line)
+        })
+        .collect();
+    let mut hashes = [[0u8; 32]; HASH_BATCH];
+    tape_sha256::hash_messages(&messages, &mut hashes[..messages.len()]);
+    for ((number, line), hash) in lines.iter().zip(hashes) {
+        ahead.push_back((*number, parse_row(rows, line, schemas, DataHash(hash))));
     }
 }
 
@@ -611,6 +672,69 @@ mod tests {
         };
         assert_eq!(delivered, HASH_BATCH + 3, "every row before the bad one is delivered first");
         assert_eq!(err, format!("{}:{}: close: not a number: \"oops\"", path.display(), HASH_BATCH + 5));
+    }
+
+    /// Lines are parsed in the reader's buffer while they are whole there,
+    /// and copied when one runs across its end: the bars, their hashes and
+    /// the line numbers of errors must not tell the two apart.
+    #[tokio::test]
+    async fn lines_across_the_read_buffer_blank_lines_and_crlf_read_alike() {
+        let dir = tempfile::tempdir().unwrap();
+        let rows: Vec<String> = (0..4_000)
+            .map(|i| {
+                format!(
+                    "2024-01-{:02} {:02}:{:02}:00,{i},{i},{i},{i},{}",
+                    1 + i / 1440,
+                    i / 60 % 24,
+                    i % 60,
+                    "7".repeat(1 + i % 40)
+                )
+            })
+            .collect();
+        let mut text = HEADER.as_bytes().to_vec();
+        for (i, row) in rows.iter().enumerate() {
+            text.extend_from_slice(row.as_bytes());
+            text.extend_from_slice(if i % 3 == 0 { b"\r\n" } else { b"\n" });
+            if i % 97 == 0 {
+                text.extend_from_slice(b"  \n");
+            }
+        }
+        assert!(text.len() > 3 << 16, "the file spans several read buffers");
+        let path = dir.path().join("A.csv");
+        std::fs::write(&path, &text).unwrap();
+        let mut feed = ReplayFeed::open(std::slice::from_ref(&path), false).unwrap();
+        let points = drain(&mut feed).await.unwrap();
+        let hashes: Vec<DataHash> = points.iter().map(|p| p.bars[0].hash).collect();
+        assert_eq!(hashes, rows.iter().map(|r| sha256(r)).collect::<Vec<_>>());
+
+        // A line that is not UTF-8 ends the replay after the rows before it,
+        // naming its line: in the buffer, across its end, or among the
+        // copied lines after that.
+        let buffer_end = rows.iter().scan(HEADER.len(), |end, row| {
+            *end += row.len() + 1;
+            Some(*end)
+        });
+        let across = buffer_end.take_while(|end| *end < 1 << 16).count();
+        for bad_row in across - 2..across + HASH_BATCH + 2 {
+            let mut text = HEADER.as_bytes().to_vec();
+            for (i, row) in rows.iter().enumerate() {
+                text.extend_from_slice(if i == bad_row { b"2024-01-02 17:40:00,\xff,1,1,1,1" } else { row.as_bytes() });
+                text.push(b'\n');
+            }
+            let path = dir.path().join("B.csv");
+            std::fs::write(&path, &text).unwrap();
+            let mut feed = ReplayFeed::open(std::slice::from_ref(&path), false).unwrap();
+            let mut delivered = 0;
+            let err = loop {
+                match feed.next().await {
+                    Ok(Some(_)) => delivered += 1,
+                    Ok(None) => panic!("the bad line was not reported"),
+                    Err(e) => break e.to_string(),
+                }
+            };
+            assert_eq!(delivered, bad_row);
+            assert_eq!(err, format!("{}:{}: not UTF-8", path.display(), bad_row + 2));
+        }
     }
 
     #[tokio::test]
