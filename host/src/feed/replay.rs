@@ -633,6 +633,19 @@ mod tests {
         Ok(points)
     }
 
+    /// Replays `path` to its first error: the points delivered before it, and the error.
+    async fn points_until_error(path: &Path) -> (usize, String) {
+        let mut feed = ReplayFeed::open(&[path.to_path_buf()], false).unwrap();
+        let mut delivered = 0;
+        loop {
+            match feed.next().await {
+                Ok(Some(_)) => delivered += 1,
+                Ok(None) => panic!("the bad row was not reported"),
+                Err(e) => return (delivered, e.to_string()),
+            }
+        }
+    }
+
     const HEADER: &str = "timestamp,open,high,low,close,volume\n";
 
     fn sha256(line: &str) -> DataHash {
@@ -661,15 +674,7 @@ mod tests {
         let mut bad = rows.clone();
         bad[HASH_BATCH + 3] = "2024-01-01 00:00:35,1,1,1,oops,1".into();
         let path = write(dir.path(), "B.csv", &format!("{HEADER}{}\n", bad.join("\n")));
-        let mut feed = ReplayFeed::open(std::slice::from_ref(&path), false).unwrap();
-        let mut delivered = 0;
-        let err = loop {
-            match feed.next().await {
-                Ok(Some(_)) => delivered += 1,
-                Ok(None) => panic!("the bad row was not reported"),
-                Err(e) => break e.to_string(),
-            }
-        };
+        let (delivered, err) = points_until_error(&path).await;
         assert_eq!(delivered, HASH_BATCH + 3, "every row before the bad one is delivered first");
         assert_eq!(err, format!("{}:{}: close: not a number: \"oops\"", path.display(), HASH_BATCH + 5));
     }
@@ -723,15 +728,7 @@ mod tests {
             }
             let path = dir.path().join("B.csv");
             std::fs::write(&path, &text).unwrap();
-            let mut feed = ReplayFeed::open(std::slice::from_ref(&path), false).unwrap();
-            let mut delivered = 0;
-            let err = loop {
-                match feed.next().await {
-                    Ok(Some(_)) => delivered += 1,
-                    Ok(None) => panic!("the bad line was not reported"),
-                    Err(e) => break e.to_string(),
-                }
-            };
+            let (delivered, err) = points_until_error(&path).await;
             assert_eq!(delivered, bad_row);
             assert_eq!(err, format!("{}:{}: not UTF-8", path.display(), bad_row + 2));
         }
