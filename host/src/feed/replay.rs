@@ -438,10 +438,11 @@ impl Source {
         }
         let mut lines: SmallVec<[(u64, &str); HASH_BATCH]> = SmallVec::new();
         let (taken, number) = self.lines.whole_lines(HASH_BATCH, &mut lines);
-        if !lines.is_empty() {
+        let found = !lines.is_empty();
+        if found {
             hash_and_parse(&mut self.rows, &mut self.ahead, schemas, &lines);
         }
-        let found = !lines.is_empty();
+        // The lines borrow the buffer that `consume` moves past.
         drop(lines);
         self.lines.consume(taken, number);
         if found {

@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 
 pub struct JsonlSink {
     files: Vec<Log>,
-    touched: Vec<bool>,
 }
 
 /// One agent's file.
@@ -18,6 +17,8 @@ struct Log {
     written: u64,
     /// Where the disk space reserved for the file ends (see [`Log::reserve`]).
     reserved: u64,
+    /// Written to since the last flush.
+    touched: bool,
 }
 
 /// Disk space reserved ahead of the writes, at least and at most: as much
@@ -53,10 +54,12 @@ impl Log {
         self.reserve(lines.len() as u64);
         self.file.write_all(lines).map_err(|source| io_error(&self.path, source))?;
         self.written += lines.len() as u64;
+        self.touched = true;
         Ok(())
     }
 
     fn flush(&mut self) -> Result<(), SinkError> {
+        self.touched = false;
         self.file.flush().map_err(|source| io_error(&self.path, source))
     }
 
@@ -96,18 +99,9 @@ impl JsonlSink {
                 )),
                 _ => io_error(&path, source),
             })?;
-            files.push(Log { path, file: BufWriter::with_capacity(1 << 16, file), written: 0, reserved: 0 });
+            files.push(Log { path, file: BufWriter::with_capacity(1 << 16, file), written: 0, reserved: 0, touched: false });
         }
-        Ok(Self { touched: vec![false; files.len()], files })
-    }
-
-    fn flush_touched(&mut self) -> Result<(), SinkError> {
-        for (log, touched) in self.files.iter_mut().zip(&mut self.touched) {
-            if std::mem::take(touched) {
-                log.flush()?;
-            }
-        }
-        Ok(())
+        Ok(Self { files })
     }
 }
 
@@ -119,9 +113,8 @@ impl DecisionSink for JsonlSink {
     fn write_batch(&mut self, batch: &Batch) -> Result<(), SinkError> {
         for (session, lines) in batch.runs() {
             self.files[session as usize].write(lines)?;
-            self.touched[session as usize] = true;
         }
-        self.flush_touched()
+        self.files.iter_mut().filter(|log| log.touched).try_for_each(Log::flush)
     }
 
     fn close(&mut self) -> Result<(), SinkError> {
