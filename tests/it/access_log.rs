@@ -13,10 +13,15 @@ use trading_host_tests::{agent, expanded_accesses, records, run, stage};
 /// Runs the probe in `mode` over `data` (a file or a directory); returns
 /// the run's report and the probe's records.
 async fn run_probe(data: &Path, mode: &str) -> (RunReport, Vec<Value>) {
+    run_probe_with(data, mode, &[]).await
+}
+
+/// [`run_probe`] with more arguments.
+async fn run_probe_with(data: &Path, mode: &str, more: &[&str]) -> (RunReport, Vec<Value>) {
     let fmel = tempfile::tempdir().unwrap();
     let (probe, mode) = (agent("probe"), format!("mode={mode}"));
     let args = ["--agent", probe.to_str().unwrap(), "--data", data.to_str().unwrap(), "--param", &mode];
-    let report = run(&[&args[..], &["--fmel-dir", fmel.path().to_str().unwrap()]].concat()).await.unwrap();
+    let report = run(&[&args[..], more, &["--fmel-dir", fmel.path().to_str().unwrap()]].concat()).await.unwrap();
     (report, records(fmel.path(), "probe"))
 }
 
@@ -157,6 +162,56 @@ async fn a_long_mix_of_reads_by_both_paths_is_logged_exactly() {
         assert_eq!(expanded_accesses(record), reads, "decision point {i}");
         assert_eq!(record["actions"].as_array().unwrap().len(), orders, "decision point {i}");
         assert_eq!(record["rationale"], format!("sum={sum}"), "decision point {i}: what the agent read");
+    }
+}
+
+/// Writes `XYZ.csv` of `bars` bars into `dir`; returns its path and closes.
+fn closes_file(dir: &Path, bars: usize) -> (std::path::PathBuf, Vec<f64>) {
+    let closes: Vec<f64> = (0..bars).map(|i| 100.0 + 0.25 * (i % 97) as f64 + 0.125 * (i / 97) as f64).collect();
+    let start = minutes(bars);
+    let rows: Vec<String> = closes.iter().zip(start).map(|(close, time)| format!("{time},{close},{close},{close},{close},100")).collect();
+    let csv = dir.join("XYZ.csv");
+    std::fs::write(&csv, format!("timestamp,open,high,low,close,volume\n{}\n", rows.join("\n"))).unwrap();
+    (csv, closes)
+}
+
+/// `bars` timestamps a minute apart.
+fn minutes(bars: usize) -> impl Iterator<Item = String> {
+    (0..bars).map(|i| format!("2024-01-{:02} {:02}:{:02}:00", 1 + i / 1440, i / 60 % 24, i % 60))
+}
+
+/// What the probe's `windows` mode explains and logs at bar `bar` (1-based).
+fn windows_seen(bar: usize, closes: &[f64], lens: &[u32]) -> (String, Vec<(u64, String, String, String)>) {
+    let (mut seen, mut reads) = (String::new(), Vec::new());
+    for (i, &len) in lens.iter().enumerate() {
+        let window = &closes[bar.saturating_sub(len as usize)..bar];
+        seen += &format!("{len}:{}:{} ", window.len(), window.iter().sum::<f64>());
+        let seq = 2 * i as u64;
+        reads.push((seq, "XYZ".to_owned(), "close".to_owned(), format!("{}..0", 1 - i64::from(len))));
+        reads.push((seq + 1, "XYZ".to_owned(), "close".to_owned(), "0".to_owned()));
+    }
+    reads.sort();
+    (seen, reads)
+}
+
+#[tokio::test]
+async fn windows_hold_the_newest_values_oldest_first_across_the_ring_and_are_logged_apart() {
+    // A history of 8 bars keeps a ring of 128 values per field: 300 bars
+    // wrap it twice. Windows of 0 to 8 values, with a single read after
+    // each, which the fast read builtin answers: no run of its reads
+    // continues a window's entry.
+    let dir = tempfile::tempdir().unwrap();
+    let (csv, closes) = closes_file(dir.path(), 300);
+    let lens = [0, 1, 2, 3, 5, 7, 8, 8, 1];
+    let lens_param = format!("lens={}", lens.map(|len| len.to_string()).join(","));
+    let (report, records) = run_probe_with(&csv, "windows", &["--param", &lens_param, "--history-bars", "8"]).await;
+    assert!(report.agents[0].fault.is_none(), "{:?}", report.agents[0].fault);
+    let next = stage(&records, "NEXT");
+    assert_eq!(next.len(), closes.len());
+    for (i, record) in next.iter().enumerate() {
+        let (seen, reads) = windows_seen(i + 1, &closes, &lens);
+        assert_eq!(record["rationale"], seen, "decision point {i}");
+        assert_eq!(expanded_accesses(record), reads, "decision point {i}");
     }
 }
 

@@ -9,6 +9,9 @@
 //!   at the first also what they were during `init`.
 //! - `mix`: a long pseudo-random mix of reads, by both of the host's read
 //!   paths, with orders between them (see `mix.rs`).
+//! - `windows`: at every bar, a window of `close` of each length in `lens`
+//!   (comma-separated), each followed by a read of `close[0]`; explains each
+//!   window's length, count and sum.
 
 mod mix;
 
@@ -21,12 +24,16 @@ struct Probe {
     bars: u64,
     /// `feeds`: what the feeds looked like during `init`.
     at_init: String,
+    /// `windows`: the lengths of the windows read at every bar.
+    lens: Vec<u32>,
 }
 
 impl Agent for Probe {
     fn init(ctx: &Context, params: &Params) -> Result<Self, String> {
         let mode = params.get("mode").ok_or("the probe needs a mode param")?.to_owned();
-        Ok(Probe { at_init: feeds(ctx), mode, at: params.parse_or("at", 3)?, bars: 0 })
+        let lens = params.get("lens").unwrap_or_default().split(',').filter(|len| !len.is_empty());
+        let lens = lens.map(|len| len.parse().map_err(|e| format!("lens: {e}"))).collect::<Result<_, _>>()?;
+        Ok(Probe { at_init: feeds(ctx), mode, at: params.parse_or("at", 3)?, bars: 0, lens })
     }
 
     fn on_bar(&mut self, ctx: &Context) {
@@ -37,6 +44,7 @@ impl Agent for Probe {
             "sandbox" if self.bars == 1 => sandbox(ctx),
             "panic" if self.bars == self.at => panic!("probe panics on bar {}", self.at),
             "mix" => mix(ctx, self.bars),
+            "windows" => windows(ctx, &self.lens),
             "feeds" if self.bars == 1 => ctx.explain(format!("init: {}; bar: {}", self.at_init, feeds(ctx))),
             "feeds" => ctx.explain(feeds(ctx)),
             _ => {}
@@ -66,6 +74,17 @@ fn reads(ctx: &Context) {
     let _ = write!(seen, "pos={} ", ctx.position(&symbol));
     let _ = write!(seen, "nothing={:?} ", feed.field("no_such_field", 0));
     let _ = write!(seen, "o0={:?}", feed.open(0));
+    ctx.explain(seen);
+}
+
+fn windows(ctx: &Context, lens: &[u32]) {
+    let close = ctx.feeds()[0].series("close");
+    let mut seen = String::new();
+    for &len in lens {
+        let window = close.window(len);
+        let _ = write!(seen, "{len}:{}:{} ", window.len(), window.iter().sum::<f64>());
+        std::hint::black_box(close.get(0));
+    }
     ctx.explain(seen);
 }
 
