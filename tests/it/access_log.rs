@@ -169,7 +169,8 @@ async fn a_long_mix_of_reads_by_both_paths_is_logged_exactly() {
 fn closes_file(dir: &Path, bars: usize) -> (std::path::PathBuf, Vec<f64>) {
     let closes: Vec<f64> = (0..bars).map(|i| 100.0 + 0.25 * (i % 97) as f64 + 0.125 * (i / 97) as f64).collect();
     let start = minutes(bars);
-    let rows: Vec<String> = closes.iter().zip(start).map(|(close, time)| format!("{time},{close},{close},{close},{close},100")).collect();
+    let rows: Vec<String> =
+        closes.iter().zip(start).map(|(close, time)| format!("{time},{close},{close},{close},{close},100")).collect();
     let csv = dir.join("XYZ.csv");
     std::fs::write(&csv, format!("timestamp,open,high,low,close,volume\n{}\n", rows.join("\n"))).unwrap();
     (csv, closes)
