@@ -10,6 +10,7 @@ pub mod feed;
 pub mod fmel;
 pub mod limits;
 pub mod market;
+mod prefetch;
 pub mod run;
 pub mod runtime;
 pub mod session;

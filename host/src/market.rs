@@ -115,8 +115,11 @@ impl FeedSchema {
     }
 }
 
-/// One feed's bar at one time.
+/// One feed's bar at one time. It fills whole cache lines: bars cross
+/// cores, and a line shared by two bars, or a copy ending mid-line, makes a
+/// thread wait for a line the other core holds.
 #[derive(Clone, Debug)]
+#[repr(align(64))]
 pub struct Bar {
     pub feed: FeedId,
     pub time: Timestamp,
@@ -146,16 +149,7 @@ impl DecisionPoint {
     /// its time waiting for their first loads.
     #[inline]
     pub fn prefetch(&self) {
-        #[cfg(target_arch = "x86_64")]
-        for bar in &self.bars {
-            use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-            let start = std::ptr::from_ref(bar).cast::<i8>();
-            for offset in (0..std::mem::size_of::<Bar>()).step_by(64) {
-                // SAFETY: a prefetch is only a hint: it reads and writes no
-                // memory and cannot fault, whatever the address.
-                unsafe { _mm_prefetch::<_MM_HINT_T0>(start.wrapping_add(offset)) }
-            }
-        }
+        crate::prefetch::for_read(self.bars.as_ptr(), self.bars.len());
     }
 }
 

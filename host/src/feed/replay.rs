@@ -584,8 +584,18 @@ impl MarketFeed for ReplayFeed {
             return Ok(None);
         };
         let mut bars = self.spare.pop().unwrap_or_default();
+        // The next point's buffer: the agents' core read it last.
+        if let Some(next) = self.spare.last() {
+            crate::prefetch::for_write(next.as_ptr(), next.capacity());
+        }
+        // Whether the bars come in feed order, from the queues rather than
+        // from `bars`: the copies into it are still on their way out to
+        // lines the agents' core read last, and a load behind them waits.
+        let (mut sorted, mut last) = (true, None);
         for i in 0..self.sources.len() {
-            while self.sources[i].pending().is_some_and(|b| b.time == time) {
+            while let Some(feed) = self.sources[i].pending().filter(|b| b.time == time).map(|b| b.feed) {
+                sorted &= last <= Some(feed);
+                last = Some(feed);
                 self.sources[i].take_pending_into(&mut bars);
                 if let Err(error) = self.refill(i) {
                     self.failed.get_or_insert(error);
@@ -593,7 +603,7 @@ impl MarketFeed for ReplayFeed {
             }
         }
         // Files in feed order are the common case: no moves then.
-        if !bars.is_sorted_by_key(|b| b.feed) {
+        if !sorted {
             bars.sort_unstable_by_key(|b| b.feed);
         }
         Ok(Some(DecisionPoint { time, bars }))
