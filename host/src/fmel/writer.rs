@@ -37,6 +37,8 @@ impl BatchPolicy {
     }
 }
 
+/// How far ahead of the record being encoded the writer asks for records.
+const PREFETCH_RECORDS: usize = 2;
 /// How long the writer naps when the channel is empty.
 const IDLE_POLL: Duration = Duration::from_millis(1);
 
@@ -166,7 +168,12 @@ fn write_loop(
                 None
             }
             Ok(Message::Records(mut records)) => {
-                for record in &records {
+                for (i, record) in records.iter().enumerate() {
+                    // The agents' core wrote them; a record is encoded in
+                    // less time than its lines take to come over unasked.
+                    if let Some(ahead) = records.get(i + PREFETCH_RECORDS) {
+                        crate::prefetch::for_read(ahead, 1);
+                    }
                     let Some(Some(session)) = sessions.get_mut(record.session as usize) else {
                         return Err(SinkError::Refused(format!(
                             "a record of session {} before the session opened",
