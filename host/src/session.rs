@@ -178,6 +178,7 @@ impl Session {
     }
 
     fn decide(&mut self) -> Result<(), WriterStopped> {
+        self.prefetch_next_slot();
         let instance = self.instance.as_mut().expect("running sessions have an instance");
         instance.new_decision();
         let time = instance.host().market().time();
@@ -366,6 +367,15 @@ impl Session {
 
     fn send_unsent(&mut self) -> Result<(), WriterStopped> {
         self.sender.send(&mut self.unsent)
+    }
+
+    /// Asks for the slot the decision's record goes to, before the agent
+    /// decides: the buffers come back from the FMEL writer, whose core read
+    /// them last.
+    fn prefetch_next_slot(&self) {
+        if self.unsent.len() < self.unsent.capacity() {
+            crate::prefetch::for_write(self.unsent.as_ptr().wrapping_add(self.unsent.len()), 1);
+        }
     }
 }
 
