@@ -80,12 +80,14 @@ extern crate self as trading_sdk;
 pub mod bindings;
 mod context;
 mod feed;
+mod fixed;
 pub mod math;
 mod order;
 mod params;
 
 pub use context::Context;
 pub use feed::{Feed, FeedId, Series};
+pub use fixed::{Fixed, fixed};
 pub use math::{Cross, CrossOver, fsum, sma};
 pub use order::{Fill, LimitExceeded, OrderBuilder, OrderError, OrderId, OrderStatus, OrderUpdate, Side, TimeInForce};
 pub use params::Params;
@@ -94,7 +96,7 @@ pub use params::Params;
 pub mod prelude {
     pub use crate::{
         Agent, Context, Cross, CrossOver, Feed, FeedId, Fill, LimitExceeded, OrderBuilder, OrderError, OrderId, OrderStatus,
-        OrderUpdate, Params, Series, Side, TimeInForce, export_agent, fsum, sma,
+        OrderUpdate, Params, Series, Side, TimeInForce, export_agent, fixed, fsum, sma,
     };
 }
 

@@ -48,11 +48,16 @@ impl Agent for SentimentTrader {
                     continue;
                 }
                 let headline = feed.text("latest_news_headline", 0).unwrap_or_default();
-                ctx.explain(format!("{} sentiment {score:.2} (relevance {relevance:.2}): {headline}", feed.symbol()));
+                ctx.explain(format!(
+                    "{} sentiment {} (relevance {}): {headline}",
+                    feed.symbol(),
+                    fixed(score, 2),
+                    fixed(relevance, 2)
+                ));
                 let limit = (close * (1.0 + self.limit_bps / 10_000.0) * 100.0).round() / 100.0;
                 let _ = feed.buy(self.size).limit(limit).client_order_id(format!("sent-{}", feed.symbol())).submit();
             } else if score < self.sell_below && held > 0.0 {
-                ctx.explain(format!("{} sentiment fell to {score:.2}", feed.symbol()));
+                ctx.explain(format!("{} sentiment fell to {}", feed.symbol(), fixed(score, 2)));
                 let _ = feed.sell(held).submit();
             }
         }

@@ -53,10 +53,12 @@ impl Agent for SmaCrossover {
             match self.crosses[i].update(fast, slow) {
                 Some(Cross::Up) if feed.position() == 0.0 => {
                     ctx.explain(format!(
-                        "{}: SMA{} {fast:.4} crossed above SMA{} {slow:.4}",
+                        "{}: SMA{} {} crossed above SMA{} {}",
                         feed.symbol(),
                         self.fast,
-                        self.slow
+                        fixed(fast, 4),
+                        self.slow,
+                        fixed(slow, 4)
                     ));
                     if let Err(e) = feed.buy(self.size).submit() {
                         eprintln!("buy {} refused: {e}", feed.symbol());
@@ -66,10 +68,12 @@ impl Agent for SmaCrossover {
                     let held = feed.position();
                     if held > 0.0 {
                         ctx.explain(format!(
-                            "{}: SMA{} {fast:.4} crossed below SMA{} {slow:.4}",
+                            "{}: SMA{} {} crossed below SMA{} {}",
                             feed.symbol(),
                             self.fast,
-                            self.slow
+                            fixed(fast, 4),
+                            self.slow,
+                            fixed(slow, 4)
                         ));
                         if let Err(e) = feed.sell(held).submit() {
                             eprintln!("sell {} refused: {e}", feed.symbol());
