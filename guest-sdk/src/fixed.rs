@@ -125,13 +125,7 @@ mod tests {
             check(value, 4);
         }
         // Random values: all bit patterns, and prices with few decimals.
-        let mut state = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut next = crate::testing::random_bits();
         for _ in 0..200_000 {
             let (random, places) = (next(), (next() % 11) as u8);
             check(f64::from_bits(random), places);

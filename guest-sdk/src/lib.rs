@@ -84,6 +84,8 @@ mod fixed;
 pub mod math;
 mod order;
 mod params;
+#[cfg(test)]
+mod testing;
 
 pub use context::Context;
 pub use feed::{Feed, FeedId, Series};

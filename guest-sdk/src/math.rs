@@ -280,14 +280,7 @@ mod tests {
 
     #[test]
     fn the_integer_path_agrees_with_shewchuk() {
-        // A small deterministic generator: no dependencies in the SDK.
-        let mut state = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut next = crate::testing::random_bits();
         for round in 0..20_000 {
             let n = 1 + (next() % 40) as usize;
             let values: Vec<f64> = (0..n)
