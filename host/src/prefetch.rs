@@ -10,6 +10,8 @@
 /// Asks the CPU to load `count` values from `start` on.
 #[inline]
 pub fn for_read<T>(start: *const T, count: usize) {
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (start, count);
     #[cfg(target_arch = "x86_64")]
     for offset in (0..count * std::mem::size_of::<T>()).step_by(64) {
         use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
@@ -22,6 +24,8 @@ pub fn for_read<T>(start: *const T, count: usize) {
 /// writing, where it has `prefetchw`.
 #[inline]
 pub fn for_write<T>(start: *const T, count: usize) {
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (start, count);
     #[cfg(target_arch = "x86_64")]
     if *HAS_PREFETCHW {
         for offset in (0..count * std::mem::size_of::<T>()).step_by(64) {
