@@ -165,20 +165,20 @@ async fn a_long_mix_of_reads_by_both_paths_is_logged_exactly() {
     }
 }
 
-/// Writes `XYZ.csv` of `bars` bars into `dir`; returns its path and closes.
+/// Writes `XYZ.csv` of `bars` bars a minute apart into `dir`; returns its path and closes.
 fn closes_file(dir: &Path, bars: usize) -> (std::path::PathBuf, Vec<f64>) {
     let closes: Vec<f64> = (0..bars).map(|i| 100.0 + 0.25 * (i % 97) as f64 + 0.125 * (i / 97) as f64).collect();
-    let start = minutes(bars);
-    let rows: Vec<String> =
-        closes.iter().zip(start).map(|(close, time)| format!("{time},{close},{close},{close},{close},100")).collect();
+    let rows: Vec<String> = closes
+        .iter()
+        .enumerate()
+        .map(|(i, close)| {
+            let time = format!("2024-01-{:02} {:02}:{:02}:00", 1 + i / 1440, i / 60 % 24, i % 60);
+            format!("{time},{close},{close},{close},{close},100")
+        })
+        .collect();
     let csv = dir.join("XYZ.csv");
     std::fs::write(&csv, format!("timestamp,open,high,low,close,volume\n{}\n", rows.join("\n"))).unwrap();
     (csv, closes)
-}
-
-/// `bars` timestamps a minute apart.
-fn minutes(bars: usize) -> impl Iterator<Item = String> {
-    (0..bars).map(|i| format!("2024-01-{:02} {:02}:{:02}:00", 1 + i / 1440, i / 60 % 24, i % 60))
 }
 
 /// What the probe's `windows` mode explains and logs at bar `bar` (1-based).
