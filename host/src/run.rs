@@ -5,10 +5,10 @@
 
 use crate::agents::Agents;
 use crate::config::RunConfig;
-use crate::feed::FeedError;
+use crate::feed::{FeedError, MarketFeed};
 use crate::fmel::writer::{BatchPolicy, FmelWriter, WriterStopped};
 use crate::fmel::{FMEL_VERSION, SessionHeader, SinkError};
-use crate::market::{DecisionPoint, Market};
+use crate::market::{Bar, DecisionPoint, Market};
 use crate::runtime::{AgentComponent, LoadError, Runtime, WIT_PACKAGE};
 use crate::session::{AgentReport, SessionSetup};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -18,6 +18,7 @@ use std::future::Future;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Waker};
 use std::time::{Duration, Instant};
 
 /// Why a run could not start or finish. Agent faults are not errors: they
@@ -126,13 +127,21 @@ pub async fn run(config: &RunConfig, runtime: &Runtime, shutdown: impl Future<Ou
     let (mut chunk, mut chunk_bars) = (Vec::new(), 0);
     tokio::pin!(shutdown);
     loop {
-        let point = tokio::select! {
-            () = &mut shutdown => {
-                interrupted = true;
-                stop.store(true, Ordering::Relaxed);
-                break;
+        let point = match feed.try_next() {
+            Some(point) => point,
+            None => {
+                // The feed would wait: what is gathered goes now.
+                if !chunk.is_empty() && !send_chunk(&chunks, &mut chunk, &mut chunk_bars, &recycled, &mut *feed).await {
+                    break;
+                }
+                tokio::select! {
+                    () = &mut shutdown => {
+                        interrupted = true;
+                        break;
+                    }
+                    point = feed.next() => point,
+                }
             }
-            point = feed.next() => point,
         };
         let point = match point {
             Ok(Some(point)) => point,
@@ -145,13 +154,19 @@ pub async fn run(config: &RunConfig, runtime: &Runtime, shutdown: impl Future<Ou
         read_points += 1;
         chunk_bars += point.bars.len();
         chunk.push(point);
-        if chunk_bars >= CHUNK_BARS || !feed.is_ready() {
-            chunk_bars = 0;
-            if chunks.send(std::mem::take(&mut chunk)).await.is_err() {
-                break; // The agent threads stopped; their result says why.
+        if chunk_bars >= CHUNK_BARS {
+            if !send_chunk(&chunks, &mut chunk, &mut chunk_bars, &recycled, &mut *feed).await {
+                break;
             }
-            recycled.try_iter().flatten().for_each(|bars| feed.recycle(bars));
+            // A feed with points always at hand is only ever asked here.
+            if shutdown.as_mut().poll(&mut Context::from_waker(Waker::noop())).is_ready() {
+                interrupted = true;
+                break;
+            }
         }
+    }
+    if interrupted {
+        stop.store(true, Ordering::Relaxed);
     }
     if !chunk.is_empty() && !interrupted {
         // Whatever the agent threads did with it, their result says.
@@ -184,6 +199,24 @@ pub async fn run(config: &RunConfig, runtime: &Runtime, shutdown: impl Future<Ou
         interrupted,
         starting_cash: config.broker.starting_cash(),
     })
+}
+
+/// Sends the gathered chunk to the agents and takes back the bar buffers
+/// they are done with. False when the agent threads have stopped; their
+/// result says why.
+async fn send_chunk(
+    chunks: &tokio::sync::mpsc::Sender<Vec<DecisionPoint>>,
+    chunk: &mut Vec<DecisionPoint>,
+    chunk_bars: &mut usize,
+    recycled: &crossbeam_channel::Receiver<Vec<Vec<Bar>>>,
+    feed: &mut dyn MarketFeed,
+) -> bool {
+    *chunk_bars = 0;
+    if chunks.send(std::mem::take(chunk)).await.is_err() {
+        return false;
+    }
+    recycled.try_iter().flatten().for_each(|bars| feed.recycle(bars));
+    true
 }
 
 /// Each distinct component once, shared by the agents that run it.

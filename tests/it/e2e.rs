@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use trading_host_tests::{agent, expanded_accesses, read_json, records, repo, run, stage};
+use trading_host_tests::{agent, expanded_accesses, read_json, records, repo, run, run_until, stage};
 
 #[tokio::test]
 async fn sma_crossover_trades_two_symbols_and_logs_every_decision() {
@@ -89,4 +89,24 @@ async fn sentiment_trader_reads_dynamic_and_text_fields_from_jsonl() {
     let rationale = buy["rationale"].as_str().unwrap();
     assert!(rationale.starts_with(&format!("{symbol} sentiment ")), "{rationale}");
     assert!(rationale.contains(symbol) && rationale.contains(": "), "the headline is the rationale: {rationale}");
+}
+
+#[tokio::test]
+async fn an_interrupted_replay_stops_after_a_chunk_and_still_closes_every_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let fmel = dir.path().join("fmel");
+    let sma = agent("sma-crossover");
+    let data = repo("example-agents/data/ohlcv");
+    let args = ["--agent", sma.to_str().unwrap(), "--data", data.to_str().unwrap(), "--fmel-dir", fmel.to_str().unwrap()];
+    // Asked to stop before the first point: a replay always has points at
+    // hand, so the run must look for the signal between them.
+    let report = run_until(&args, std::future::ready(())).await.unwrap();
+    assert!(report.interrupted);
+    assert_eq!(trading_host::cli::exit_code(&report), std::process::ExitCode::from(130));
+    assert!(report.decision_points < 2000, "stopped early: {} of 2000 decision points", report.decision_points);
+
+    let records = records(&fmel, "sma_crossover");
+    assert_eq!(records[0]["stage"], "INIT");
+    assert_eq!(records.last().unwrap()["stage"], "STOP", "the agent was stopped and its log flushed");
+    assert_eq!(stage(&records, "NEXT").len() as u64, report.decision_points, "every decision made is logged");
 }

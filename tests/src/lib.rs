@@ -23,8 +23,13 @@ pub fn repo(path: &str) -> PathBuf {
 
 /// Runs the host in-process with `trading-host run` arguments.
 pub async fn run(args: &[&str]) -> anyhow::Result<RunReport> {
+    run_until(args, std::future::pending()).await
+}
+
+/// Runs the host in-process until the data ends or `shutdown` is ready.
+pub async fn run_until(args: &[&str], shutdown: impl std::future::Future<Output = ()>) -> anyhow::Result<RunReport> {
     let args = RunArgs::parse_args(args).unwrap_or_else(|e| panic!("bad test arguments: {e}"));
-    run_command(&args, std::future::pending()).await
+    run_command(&args, shutdown).await
 }
 
 /// A JSON file, such as a `--summary-json` output.

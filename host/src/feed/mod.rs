@@ -26,6 +26,9 @@ pub enum FeedError {
     Invalid(String),
 }
 
+/// What asking a feed for its next decision point gives.
+pub type Next = Result<Option<DecisionPoint>, FeedError>;
+
 /// A source of decision points: one per distinct bar timestamp, in time order.
 #[async_trait::async_trait]
 pub trait MarketFeed: Send {
@@ -39,13 +42,15 @@ pub trait MarketFeed: Send {
     fn expected_bars(&self) -> Option<u64>;
 
     /// The next decision point, or `None` when the feed is exhausted.
-    async fn next(&mut self) -> Result<Option<DecisionPoint>, FeedError>;
+    async fn next(&mut self) -> Next;
 
-    /// Whether `next` would return without waiting: the run then gathers
-    /// several decision points before waking the agents. A live feed says
-    /// no, so that no bar waits for company.
-    fn is_ready(&self) -> bool {
-        false
+    /// What `next` would return, when the feed has it at hand; `None` when
+    /// it would wait. The run gathers points at hand into one chunk before
+    /// waking the agents, and takes them without a future each (`next`
+    /// boxes one per call, a million for a million points). A live feed
+    /// keeps the default, so that no bar waits for company.
+    fn try_next(&mut self) -> Option<Next> {
+        None
     }
 
     /// Rows skipped as malformed so far.

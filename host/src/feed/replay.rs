@@ -9,7 +9,7 @@
 
 use super::csv::{CsvLayout, LineSplitter};
 use super::message::Message;
-use super::{FeedError, MarketFeed, SourceInfo};
+use super::{FeedError, MarketFeed, Next, SourceInfo};
 use crate::market::{Bar, DataHash, DecisionPoint, FeedId, FeedSchema, Numbers, Sha256};
 use crate::time::Timestamp;
 use smallvec::SmallVec;
@@ -290,6 +290,43 @@ impl ReplayFeed {
             source.front_checked = true;
         }
         Ok(())
+    }
+
+    /// The bars of the earliest timestamp any source has next.
+    fn next_point(&mut self) -> Next {
+        if let Some(error) = self.failed.take() {
+            return Err(error);
+        }
+        for i in 0..self.sources.len() {
+            self.refill(i)?;
+        }
+        let Some(time) = self.sources.iter().filter_map(|s| s.pending().map(|b| b.time)).min() else {
+            return Ok(None);
+        };
+        let mut bars = self.spare.pop().unwrap_or_default();
+        // The next point's buffer: the agents' core read it last.
+        if let Some(next) = self.spare.last() {
+            crate::prefetch::for_write(next.as_ptr(), next.capacity());
+        }
+        // Whether the bars come in feed order, from the queues rather than
+        // from `bars`: the copies into it are still on their way out to
+        // lines the agents' core read last, and a load behind them waits.
+        let (mut sorted, mut last) = (true, None);
+        for i in 0..self.sources.len() {
+            while let Some(feed) = self.sources[i].pending().filter(|b| b.time == time).map(|b| b.feed) {
+                sorted &= last <= Some(feed);
+                last = Some(feed);
+                self.sources[i].take_pending_into(&mut bars);
+                if let Err(error) = self.refill(i) {
+                    self.failed.get_or_insert(error);
+                }
+            }
+        }
+        // Files in feed order are the common case: no moves then.
+        if !sorted {
+            bars.sort_unstable_by_key(|b| b.feed);
+        }
+        Ok(Some(DecisionPoint { time, bars }))
     }
 }
 
@@ -573,48 +610,16 @@ impl MarketFeed for ReplayFeed {
         Some(self.rows)
     }
 
-    async fn next(&mut self) -> Result<Option<DecisionPoint>, FeedError> {
-        if let Some(error) = self.failed.take() {
-            return Err(error);
-        }
-        for i in 0..self.sources.len() {
-            self.refill(i)?;
-        }
-        let Some(time) = self.sources.iter().filter_map(|s| s.pending().map(|b| b.time)).min() else {
-            return Ok(None);
-        };
-        let mut bars = self.spare.pop().unwrap_or_default();
-        // The next point's buffer: the agents' core read it last.
-        if let Some(next) = self.spare.last() {
-            crate::prefetch::for_write(next.as_ptr(), next.capacity());
-        }
-        // Whether the bars come in feed order, from the queues rather than
-        // from `bars`: the copies into it are still on their way out to
-        // lines the agents' core read last, and a load behind them waits.
-        let (mut sorted, mut last) = (true, None);
-        for i in 0..self.sources.len() {
-            while let Some(feed) = self.sources[i].pending().filter(|b| b.time == time).map(|b| b.feed) {
-                sorted &= last <= Some(feed);
-                last = Some(feed);
-                self.sources[i].take_pending_into(&mut bars);
-                if let Err(error) = self.refill(i) {
-                    self.failed.get_or_insert(error);
-                }
-            }
-        }
-        // Files in feed order are the common case: no moves then.
-        if !sorted {
-            bars.sort_unstable_by_key(|b| b.feed);
-        }
-        Ok(Some(DecisionPoint { time, bars }))
+    async fn next(&mut self) -> Next {
+        self.next_point()
+    }
+
+    fn try_next(&mut self) -> Option<Next> {
+        Some(self.next_point())
     }
 
     fn skipped_rows(&self) -> u64 {
         self.skipped
-    }
-
-    fn is_ready(&self) -> bool {
-        true
     }
 
     fn recycle(&mut self, mut bars: Vec<Bar>) {
