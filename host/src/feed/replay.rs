@@ -303,7 +303,10 @@ impl ReplayFeed {
         let Some(time) = self.sources.iter().filter_map(|s| s.pending().map(|b| b.time)).min() else {
             return Ok(None);
         };
-        let mut bars = self.spare.pop().unwrap_or_default();
+        // Room for a bar of every feed and no more: `Vec` would start at
+        // four bars, twice the memory a point of two symbols needs, and a
+        // replay holds some 16,000 points in flight.
+        let mut bars = self.spare.pop().unwrap_or_else(|| Vec::with_capacity(self.schemas.len()));
         // The next point's buffer: the agents' core read it last.
         if let Some(next) = self.spare.last() {
             crate::prefetch::for_write(next.as_ptr(), next.capacity());
