@@ -115,8 +115,9 @@ fn put_digits(slots: &mut [u8], mut n: u32) {
 /// (year, month, day) of a count of days since 1970-01-01, for the days
 /// of non-negative times (at most 106,751). Neri and Schneider's algorithm
 /// ("Euclidean affine functions and their application to calendar
-/// algorithms", 2022): multiplications and shifts where Hinnant's
-/// `civil_from_days` divides, which was a third of writing a time.
+/// algorithms", 2022): a short chain of 32-bit multiplications and shifts,
+/// where the divisions of Hinnant's `civil_from_days`, one waiting on the
+/// next, were a third of writing a time.
 fn civil_from_days(days: i64) -> (u32, u32, u32) {
     // Days from a 1 March long enough before 1970 that every count is
     // positive, in a calendar whose years begin in March.
