@@ -448,7 +448,7 @@ async fn replay(args: ReplayArgs) -> anyhow::Result<()> {
     if let Some(fault) = report.faulted().next() {
         anyhow::bail!("agent {} faulted: {:?}", fault.agent_id, fault.fault);
     }
-    let fills: usize = report.agents.iter().map(|a| a.fills.len()).sum();
+    let fills: u64 = report.agents.iter().map(|a| a.fills.len()).sum();
     if let Some(path) = summary_json {
         std::fs::write(&path, serde_json::to_vec(&trading_host::summary::Summary::new(&report))?)?;
     }

@@ -7,6 +7,7 @@ pub mod cli;
 pub mod config;
 pub mod decimal;
 pub mod feed;
+pub mod fills;
 pub mod fmel;
 pub mod limits;
 pub mod market;

@@ -6,7 +6,8 @@
 //! produces one FMEL record. A fault ends this session only: it writes an
 //! ERROR record, cancels the open orders and stops calling the agent.
 
-use crate::broker::{Broker, OpenOrder, OrderEvent, OrderStatus, Side};
+use crate::broker::{Broker, OpenOrder, OrderEvent, OrderStatus};
+use crate::fills::{Fill, FillLog};
 use crate::fmel::writer::{RecordSender, WriterStopped};
 use crate::fmel::{
     AccessNames, Accesses, ActionKind, DataHashes, DecisionRecord, Detail, Fault, OverLimits, PortfolioState, SessionHeader,
@@ -17,19 +18,7 @@ use crate::market::{Market, MarketView};
 use crate::runtime::{AgentComponent, AgentInstance, HostState};
 use crate::time::Timestamp;
 use parking_lot::RwLock;
-use rust_decimal::Decimal;
 use std::sync::Arc;
-
-/// A fill as the summary reports it.
-#[derive(Clone, Debug, PartialEq)]
-pub struct FillReport {
-    pub symbol: Arc<str>,
-    pub side: Side,
-    pub qty: Decimal,
-    pub price: Decimal,
-    pub bar_time: Timestamp,
-    pub commission: Decimal,
-}
 
 #[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
 pub struct OrderCounts {
@@ -45,7 +34,7 @@ pub struct OrderCounts {
 }
 
 /// What a session did, for the run's report.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct AgentReport {
     pub agent_id: String,
     pub session_id: String,
@@ -53,7 +42,7 @@ pub struct AgentReport {
     /// Every feed's symbol, by feed id: the names of `portfolio.positions`.
     /// Empty, like the positions, when the agent never got an instance.
     pub symbols: Vec<Arc<str>>,
-    pub fills: Vec<FillReport>,
+    pub fills: FillLog,
     pub orders: OrderCounts,
     /// NEXT records written.
     pub decisions: u64,
@@ -108,7 +97,7 @@ impl Session {
                 session_id: meta.session_id.clone(),
                 portfolio: PortfolioState::default(),
                 symbols: Vec::new(),
-                fills: Vec::new(),
+                fills: FillLog::default(),
                 orders: OrderCounts::default(),
                 decisions: 0,
                 accesses: 0,
@@ -228,7 +217,7 @@ impl Session {
             self.report.portfolio = portfolio(broker.as_ref());
             self.report.orders.open = broker.open_orders().len() as u64;
         }
-        self.report.fills.sort_by_key(|f| f.bar_time);
+        self.report.fills.finish();
         self.report
     }
 
@@ -274,14 +263,8 @@ impl Session {
             OrderStatus::Accepted | OrderStatus::PartiallyFilled(_) => {}
             OrderStatus::Filled(fill) => {
                 orders.filled += 1;
-                self.report.fills.push(FillReport {
-                    symbol: event.symbol.clone(),
-                    side: event.side,
-                    qty: fill.qty,
-                    price: fill.price,
-                    bar_time: fill.bar_time,
-                    commission: fill.commission,
-                });
+                let (qty, price) = (fill.qty, fill.price);
+                self.report.fills.push(&Fill::new(&event.symbol, event.side, qty, price, fill.bar_time, fill.commission));
             }
             OrderStatus::Rejected(_) => orders.rejected += 1,
             OrderStatus::Canceled(_) => orders.canceled += 1,

@@ -1,8 +1,9 @@
 //! The end of a run: the `--summary-json` file and the printed report.
 
 use crate::decimal::{Normal, Positions};
+use crate::fills::FillLog;
 use crate::run::RunReport;
-use crate::session::{AgentReport, FillReport, OrderCounts};
+use crate::session::{AgentReport, OrderCounts};
 use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
 use std::fmt::Write as _;
@@ -57,7 +58,7 @@ struct AgentJson<'a> {
     final_value: Normal,
     final_cash: Normal,
     positions: Positions<'a>,
-    fills: Vec<FillJson<'a>>,
+    fills: &'a FillLog,
     orders: &'a OrderCounts,
     decisions: u64,
     accesses: u64,
@@ -71,34 +72,11 @@ impl<'a> AgentJson<'a> {
             final_value: Normal(a.portfolio.value),
             final_cash: Normal(a.portfolio.cash),
             positions: Positions { held: &a.portfolio.positions, symbols: &a.symbols },
-            fills: a.fills.iter().map(FillJson::new).collect(),
+            fills: &a.fills,
             orders: &a.orders,
             decisions: a.decisions,
             accesses: a.accesses,
             over_limits: a.over_limits,
-        }
-    }
-}
-
-#[derive(Serialize)]
-struct FillJson<'a> {
-    symbol: &'a str,
-    side: crate::broker::Side,
-    qty: Normal,
-    price: Normal,
-    bar_time: crate::time::Timestamp,
-    commission: Normal,
-}
-
-impl<'a> FillJson<'a> {
-    fn new(f: &'a FillReport) -> Self {
-        FillJson {
-            symbol: &f.symbol,
-            side: f.side,
-            qty: Normal(f.qty),
-            price: Normal(f.price),
-            bar_time: f.bar_time,
-            commission: Normal(f.commission),
         }
     }
 }
