@@ -1,8 +1,10 @@
 //! The fills a session made, kept for the run's summary.
 //!
-//! They go to an unnamed temporary file as they happen, one JSON object a
-//! line, and the summary streams them back: a run's memory must not grow
-//! with its trades, and a long replay makes tens of thousands of them.
+//! A session keeps its newest fills in memory as JSON lines, and moves
+//! them in chunks to one unnamed temporary file that every session of the
+//! run shares: a run's memory must not grow with its trades (a long replay
+//! makes tens of thousands), and a thousand agents must not need a
+//! thousand more open files. The summary streams them back.
 
 use crate::broker::Side;
 use crate::decimal::Normal;
@@ -11,7 +13,14 @@ use rust_decimal::Decimal;
 use serde::ser::{Error as _, SerializeSeq};
 use serde::{Serialize, Serializer};
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, BufWriter, Seek, SeekFrom, Write};
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+
+/// Fills a session keeps in memory before moving them to the spill file:
+/// about 250 fills.
+const CHUNK_BYTES: usize = 32 * 1024;
 
 /// One fill, as the summary lists it.
 #[derive(Serialize)]
@@ -30,12 +39,49 @@ impl<'a> Fill<'a> {
     }
 }
 
-/// The fills, in the order the broker reported them. Serializes as a JSON
-/// array; call [`FillLog::finish`] first.
+/// The run's spill file, shared by its sessions; created at the first
+/// chunk, removed when the last session's log is dropped.
+#[derive(Clone, Debug, Default)]
+pub struct FillSpill(Arc<Spill>);
+
+#[derive(Debug, Default)]
+struct Spill {
+    file: OnceLock<Result<File, String>>,
+    /// Where the next chunk goes: chunks never overlap, so sessions on
+    /// different threads write without a lock.
+    end: AtomicU64,
+}
+
+impl FillSpill {
+    fn file(&self) -> io::Result<&File> {
+        match self.0.file.get_or_init(|| tempfile::tempfile().map_err(|e| e.to_string())) {
+            Ok(file) => Ok(file),
+            Err(e) => Err(io::Error::other(format!("cannot create a temporary file: {e}"))),
+        }
+    }
+
+    /// Writes `chunk` and returns its offset.
+    fn append(&self, chunk: &[u8]) -> io::Result<u64> {
+        let file = self.file()?;
+        let offset = self.0.end.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+        file.write_all_at(chunk, offset)?;
+        Ok(offset)
+    }
+
+    fn read(&self, offset: u64, into: &mut [u8]) -> io::Result<()> {
+        self.file()?.read_exact_at(into, offset)
+    }
+}
+
+/// A session's fills, in the order the broker reported them. Serializes
+/// as a JSON array.
 #[derive(Debug, Default)]
 pub struct FillLog {
-    /// Created at the first fill: most agents of a large run never trade.
-    spill: Option<BufWriter<File>>,
+    spill: FillSpill,
+    /// Offset and length of each chunk moved to the spill, oldest first.
+    chunks: Vec<(u64, usize)>,
+    /// The newest fills, one JSON object a line.
+    recent: Vec<u8>,
     count: u64,
     /// Why the fills could not be kept, from the first write that failed.
     /// The run goes on (the FMEL has every fill); the summary cannot.
@@ -43,35 +89,31 @@ pub struct FillLog {
 }
 
 impl FillLog {
+    pub fn new(spill: FillSpill) -> Self {
+        FillLog { spill, ..FillLog::default() }
+    }
+
     pub fn push(&mut self, fill: &Fill) {
         if self.error.is_some() {
             return;
         }
-        match self.append(fill) {
-            Ok(()) => self.count += 1,
-            Err(e) => self.fail(e),
+        // Writing into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut self.recent, fill);
+        self.recent.push(b'\n');
+        self.count += 1;
+        if self.recent.len() >= CHUNK_BYTES {
+            match self.spill.append(&self.recent) {
+                Ok(offset) => {
+                    self.chunks.push((offset, self.recent.len()));
+                    self.recent.clear();
+                }
+                Err(e) => {
+                    tracing::warn!("the summary's list of fills is lost: {e}");
+                    self.error = Some(e.to_string());
+                    self.recent = Vec::new();
+                }
+            }
         }
-    }
-
-    fn append(&mut self, fill: &Fill) -> io::Result<()> {
-        let spill = match &mut self.spill {
-            Some(spill) => spill,
-            None => self.spill.insert(BufWriter::new(tempfile::tempfile()?)),
-        };
-        serde_json::to_writer(&mut *spill, fill)?;
-        spill.write_all(b"\n")
-    }
-
-    /// Writes out what is buffered, so that the fills can be read back.
-    pub fn finish(&mut self) {
-        if let Some(Err(e)) = self.spill.as_mut().filter(|_| self.error.is_none()).map(|s| s.flush()) {
-            self.fail(e);
-        }
-    }
-
-    fn fail(&mut self, e: io::Error) {
-        tracing::warn!("the summary's list of fills is lost: cannot write its temporary file: {e}");
-        self.error = Some(e.to_string());
     }
 
     pub fn len(&self) -> u64 {
@@ -89,15 +131,21 @@ impl Serialize for FillLog {
             return Err(S::Error::custom(format_args!("the fills could not be kept: {e}")));
         }
         let mut seq = s.serialize_seq(Some(self.count as usize))?;
-        if let Some(spill) = &self.spill {
-            let mut file = spill.get_ref();
-            file.seek(SeekFrom::Start(0)).map_err(S::Error::custom)?;
-            for line in BufReader::new(file).lines() {
-                let line = line.map_err(S::Error::custom)?;
-                let fill: &serde_json::value::RawValue = serde_json::from_str(&line).map_err(S::Error::custom)?;
+        let mut chunk = Vec::new();
+        let lines = |bytes: &[u8], seq: &mut S::SerializeSeq| -> Result<(), S::Error> {
+            for line in bytes.split(|b| *b == b'\n').filter(|line| !line.is_empty()) {
+                let text = std::str::from_utf8(line).map_err(S::Error::custom)?;
+                let fill: &serde_json::value::RawValue = serde_json::from_str(text).map_err(S::Error::custom)?;
                 seq.serialize_element(fill)?;
             }
+            Ok(())
+        };
+        for &(offset, len) in &self.chunks {
+            chunk.resize(len, 0);
+            self.spill.read(offset, &mut chunk).map_err(S::Error::custom)?;
+            lines(&chunk, &mut seq)?;
         }
+        lines(&self.recent, &mut seq)?;
         seq.end()
     }
 }
@@ -111,29 +159,45 @@ mod tests {
         Fill::new(symbol, Side::Buy, Decimal::from(qty), Decimal::new(1005, 1), time, Decimal::new(25, 2))
     }
 
-    #[test]
-    fn the_fills_come_back_in_the_order_they_were_pushed() {
-        let mut log = FillLog::default();
-        for (i, symbol) in ["B", "A", "C"].iter().enumerate() {
-            log.push(&fill(symbol, 10 * (i as i64 + 1), 60 * i as i64));
-        }
-        log.finish();
-        assert_eq!(log.len(), 3);
-        let got = serde_json::to_value(&log).unwrap();
-        let want = serde_json::json!([
-            {"symbol": "B", "side": "BUY", "qty": "10", "price": "100.5", "bar_time": "1970-01-01T00:00:00Z", "commission": "0.25"},
-            {"symbol": "A", "side": "BUY", "qty": "20", "price": "100.5", "bar_time": "1970-01-01T00:01:00Z", "commission": "0.25"},
-            {"symbol": "C", "side": "BUY", "qty": "30", "price": "100.5", "bar_time": "1970-01-01T00:02:00Z", "commission": "0.25"},
-        ]);
-        assert_eq!(got, want);
-        assert_eq!(serde_json::to_value(&log).unwrap(), want, "read twice, the same");
+    fn json(symbol: &str, qty: i64, seconds: i64) -> serde_json::Value {
+        serde_json::to_value(fill(symbol, qty, seconds)).unwrap()
     }
 
     #[test]
-    fn no_fills_is_an_empty_list_and_no_file() {
-        let mut log = FillLog::default();
-        log.finish();
-        assert!(log.is_empty() && log.spill.is_none());
+    fn a_fill_is_listed_as_the_summary_shows_it() {
+        let want = serde_json::json!(
+            {"symbol": "B", "side": "BUY", "qty": "10", "price": "100.5", "bar_time": "1970-01-01T00:01:00Z", "commission": "0.25"}
+        );
+        assert_eq!(json("B", 10, 60), want);
+    }
+
+    #[test]
+    fn sessions_sharing_a_spill_get_back_their_own_fills_in_order() {
+        let spill = FillSpill::default();
+        let mut logs = [FillLog::new(spill.clone()), FillLog::new(spill.clone())];
+        // Interleaved, and enough for several chunks each.
+        let per_log = 3 * CHUNK_BYTES / 100;
+        for i in 0..per_log as i64 {
+            logs[0].push(&fill("A", i, i));
+            logs[1].push(&fill("B", i + 1, 2 * i));
+        }
+        assert!(logs.iter().all(|log| log.chunks.len() >= 2), "chunks were moved to the spill");
+        assert_eq!(spill.0.end.load(Ordering::Relaxed) as usize, logs.iter().flat_map(|l| &l.chunks).map(|c| c.1).sum::<usize>());
+        for (log, (symbol, shift, scale)) in logs.iter().zip([("A", 0, 1), ("B", 1, 2)]) {
+            let want: Vec<_> = (0..per_log as i64).map(|i| json(symbol, i + shift, scale * i)).collect();
+            assert_eq!(log.len(), per_log as u64);
+            assert_eq!(serde_json::to_value(log).unwrap(), serde_json::Value::Array(want.clone()));
+            assert_eq!(serde_json::to_value(log).unwrap(), serde_json::Value::Array(want), "read twice, the same");
+        }
+    }
+
+    #[test]
+    fn few_fills_stay_in_memory_and_need_no_file() {
+        let spill = FillSpill::default();
+        let mut log = FillLog::new(spill.clone());
         assert_eq!(serde_json::to_string(&log).unwrap(), "[]");
+        log.push(&fill("A", 1, 0));
+        assert!(spill.0.file.get().is_none());
+        assert_eq!(serde_json::to_value(&log).unwrap(), serde_json::json!([json("A", 1, 0)]));
     }
 }

@@ -6,6 +6,7 @@
 use crate::agents::Agents;
 use crate::config::RunConfig;
 use crate::feed::{FeedError, MarketFeed};
+use crate::fills::FillSpill;
 use crate::fmel::writer::{BatchPolicy, FmelWriter, WriterStopped};
 use crate::fmel::{FMEL_VERSION, SessionHeader, SinkError};
 use crate::market::{Bar, DecisionPoint, Market};
@@ -81,6 +82,7 @@ pub async fn run(config: &RunConfig, runtime: &Runtime, shutdown: impl Future<Ou
     let ids: Vec<&str> = config.agents.iter().map(|a| a.id.as_str()).collect();
     let writer = FmelWriter::spawn(config.fmel.open(&ids)?, BatchPolicy::for_sessions(ids.len()));
 
+    let fills = FillSpill::default();
     let setups: Vec<SessionSetup> = config
         .agents
         .iter()
@@ -102,6 +104,7 @@ pub async fn run(config: &RunConfig, runtime: &Runtime, shutdown: impl Future<Ou
                 seed: config.seed,
                 data: feed.sources().to_vec(),
             },
+            fills: fills.clone(),
         })
         .collect();
 

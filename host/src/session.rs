@@ -7,7 +7,7 @@
 //! ERROR record, cancels the open orders and stops calling the agent.
 
 use crate::broker::{Broker, OpenOrder, OrderEvent, OrderStatus};
-use crate::fills::{Fill, FillLog};
+use crate::fills::{Fill, FillLog, FillSpill};
 use crate::fmel::writer::{RecordSender, WriterStopped};
 use crate::fmel::{
     AccessNames, Accesses, ActionKind, DataHashes, DecisionRecord, Detail, Fault, OverLimits, PortfolioState, SessionHeader,
@@ -77,6 +77,8 @@ pub struct SessionSetup {
     pub seed: u64,
     pub limits: AgentLimits,
     pub header: SessionHeader,
+    /// Where the session's fills go past the newest few: the run's one file.
+    pub fills: FillSpill,
 }
 
 impl Session {
@@ -97,7 +99,7 @@ impl Session {
                 session_id: meta.session_id.clone(),
                 portfolio: PortfolioState::default(),
                 symbols: Vec::new(),
-                fills: FillLog::default(),
+                fills: FillLog::new(setup.fills),
                 orders: OrderCounts::default(),
                 decisions: 0,
                 accesses: 0,
@@ -217,7 +219,6 @@ impl Session {
             self.report.portfolio = portfolio(broker.as_ref());
             self.report.orders.open = broker.open_orders().len() as u64;
         }
-        self.report.fills.finish();
         self.report
     }
 
