@@ -36,16 +36,17 @@ step replay30 "replay30: 30 single reads per symbol per bar" "$bench" replay --d
 step host200k "trading-host on the peer's data, 2 × 200,000 bars, once" \
   "$bench" replay --data "$work/200k" --rounds 1 --summary-json "$work/summary200k.json"
 # The headline ratio is the replay's over the peer's tracked form. This
-# shared machine's speed drifts over minutes, so the two run in three pairs,
-# each pair back to back, and each side's figure is its median: one slow
-# spell moves one pair, not the result.
-for pair in 1 2 3; do
-  step "replay$pair" "replay: sma-crossover, 2 × 1,000,000 bars (pair $pair of 3)" "$bench" replay --data "$work/1m"
+# shared machine's speed drifts over minutes, so the two run in five pairs,
+# each pair back to back, and each side's figure is its median: a slow
+# spell moves a pair or two, not the result.
+pairs=5
+for pair in $(seq "$pairs"); do
+  step "replay$pair" "replay: sma-crossover, 2 × 1,000,000 bars (pair $pair of $pairs)" "$bench" replay --data "$work/1m" --rounds 5
   if [ "$pair" = 1 ]; then
-    echo "backtrader: 2 × 200,000 bars, plain and tracked (pair 1 of 3)" >&2
+    echo "backtrader: 2 × 200,000 bars, plain and tracked (pair 1 of $pairs)" >&2
     bash bench/vs-backtrader/run.sh "$work/200k" > "$work/bt1.json"
   else
-    echo "backtrader: 2 × 200,000 bars, tracked (pair $pair of 3)" >&2
+    echo "backtrader: 2 × 200,000 bars, tracked (pair $pair of $pairs)" >&2
     bash bench/vs-backtrader/run.sh "$work/200k" --tracked-only > "$work/bt$pair.json"
   fi
   python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["backtrader_tracked_bars_per_s"], "bars/s tracked")' "$work/bt$pair.json" >&2
@@ -57,12 +58,12 @@ step agents "agents: 1,000 sma-crossover on one feed" "$bench" replay --data "$w
 step fmel "fmel: the writer alone" "$bench" fmel
 step cutoff "cutoff: a looping agent" "$bench" cutoff
 
-python3 - "$work" <<'PY' >> "$figures"
+python3 - "$work" "$pairs" <<'PY' >> "$figures"
 import json, statistics, sys
-work = sys.argv[1]
+work, pairs = sys.argv[1], range(1, int(sys.argv[2]) + 1)
 load = lambda name: json.load(open(f"{work}/{name}.json"))
-replays = [load(f"replay{i}")["bars_per_s"] for i in (1, 2, 3)]
-peers = [load(f"bt{i}")["backtrader_tracked_bars_per_s"] for i in (1, 2, 3)]
+replays = [load(f"replay{i}")["bars_per_s"] for i in pairs]
+peers = [load(f"bt{i}")["backtrader_tracked_bars_per_s"] for i in pairs]
 bt, sandbox = load("bt1"), load("sandbox")
 host = load("summary200k")["agents"]["a0"]["fills"]
 keys = ["symbol", "side", "qty", "price", "bar_time", "commission"]
