@@ -450,7 +450,7 @@ async fn replay(args: ReplayArgs) -> anyhow::Result<()> {
     }
     let fills: u64 = report.agents.iter().map(|a| a.fills.len()).sum();
     if let Some(path) = summary_json {
-        std::fs::write(&path, serde_json::to_vec(&trading_host::summary::Summary::new(&report))?)?;
+        trading_host::summary::write(&path, &report)?;
     }
     let mut json = format!(
         "{{\"bars_per_s\": {:.0}, \"bars\": {}, \"agents\": {agents}, \"fills\": {fills}, \"records\": {}, \"peak_rss_mib\": {:.1}",

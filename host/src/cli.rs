@@ -5,11 +5,10 @@ use crate::config::{AgentConfig, BrokerConfig, DEFAULT_HISTORY_BARS, EngineConfi
 use crate::limits::AgentLimits;
 use crate::run::{RunError, RunReport, run};
 use crate::runtime::Runtime;
-use crate::summary::{Summary, render};
+use crate::summary::{self, render};
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 use rust_decimal::Decimal;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -188,14 +187,6 @@ pub fn exit_code(report: &RunReport) -> ExitCode {
     }
 }
 
-/// Streams the summary: its lists of fills are read back from disk.
-fn write_summary(path: &Path, report: &RunReport) -> anyhow::Result<()> {
-    let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
-    serde_json::to_writer_pretty(&mut out, &Summary::new(report))?;
-    out.flush()?;
-    Ok(())
-}
-
 /// Runs `trading-host run`, prints the report, writes the summary.
 pub async fn run_command(args: &RunArgs, shutdown: impl std::future::Future<Output = ()>) -> anyhow::Result<RunReport> {
     let config = args.to_config()?;
@@ -203,7 +194,7 @@ pub async fn run_command(args: &RunArgs, shutdown: impl std::future::Future<Outp
     let report = run(&config, &runtime, shutdown).await?;
     print!("{}", render(&report));
     if let Some(path) = &args.summary_json {
-        write_summary(path, &report).with_context(|| format!("cannot write the summary {}", path.display()))?;
+        summary::write(path, &report).with_context(|| format!("cannot write the summary {}", path.display()))?;
     }
     for agent in report.faulted() {
         if let Some(fault) = &agent.fault {

@@ -7,6 +7,9 @@ use crate::session::{AgentReport, OrderCounts};
 use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
 use std::fmt::Write as _;
+use std::fs::File;
+use std::io::{BufWriter, Write as _};
+use std::path::Path;
 
 pub const SUMMARY_SCHEMA_VERSION: u32 = 1;
 
@@ -79,6 +82,15 @@ impl<'a> AgentJson<'a> {
             over_limits: a.over_limits,
         }
     }
+}
+
+/// Writes the `--summary-json` file, streamed: the lists of fills are read
+/// back from disk as it goes.
+pub fn write(path: &Path, report: &RunReport) -> anyhow::Result<()> {
+    let mut out = BufWriter::new(File::create(path)?);
+    serde_json::to_writer_pretty(&mut out, &Summary::new(report))?;
+    out.flush()?;
+    Ok(())
 }
 
 /// The human-readable report printed at the end of a run.
