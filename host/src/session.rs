@@ -264,8 +264,8 @@ impl Session {
             OrderStatus::Accepted | OrderStatus::PartiallyFilled(_) => {}
             OrderStatus::Filled(fill) => {
                 orders.filled += 1;
-                let (qty, price) = (fill.qty, fill.price);
-                self.report.fills.push(&Fill::new(&event.symbol, event.side, qty, price, fill.bar_time, fill.commission));
+                let fill = Fill::new(&event.symbol, event.side, fill.qty, fill.price, fill.bar_time, fill.commission);
+                self.report.fills.push(&fill);
             }
             OrderStatus::Rejected(_) => orders.rejected += 1,
             OrderStatus::Canceled(_) => orders.canceled += 1,
