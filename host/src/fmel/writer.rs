@@ -99,7 +99,11 @@ impl RecordSender {
         if records.is_empty() {
             return Ok(());
         }
-        let empty = self.spare.try_recv().unwrap_or_else(|_| Vec::with_capacity(records.len()));
+        // The next buffer is as roomy as this one: the records of a block
+        // vary a little in number, and a buffer that grows copies them all.
+        let room = records.capacity();
+        let empty =
+            self.spare.try_recv().ok().filter(|spare| spare.capacity() >= room).unwrap_or_else(|| Vec::with_capacity(room));
         let full = std::mem::replace(records, empty);
         self.channel.send(Message::Records(full)).map_err(|_| WriterStopped)
     }
