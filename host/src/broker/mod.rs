@@ -10,7 +10,6 @@ pub mod simulated;
 use crate::market::{FeedId, MarketView};
 use crate::time::Timestamp;
 use rust_decimal::Decimal;
-use std::fmt;
 use std::sync::Arc;
 
 /// Holdings by feed; inline for a couple of feeds, since every record
@@ -32,17 +31,16 @@ pub enum Side {
     Sell,
 }
 
-impl fmt::Display for Side {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+impl Side {
+    pub fn name(self) -> &'static str {
+        match self {
             Side::Buy => "BUY",
             Side::Sell => "SELL",
-        })
+        }
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TimeInForce {
     Day,
     Gtc,
@@ -50,6 +48,20 @@ pub enum TimeInForce {
     Fok,
     Opg,
     Cls,
+}
+
+impl TimeInForce {
+    /// As the log writes it, and as the WIT names it.
+    pub fn name(self) -> &'static str {
+        match self {
+            TimeInForce::Day => "day",
+            TimeInForce::Gtc => "gtc",
+            TimeInForce::Ioc => "ioc",
+            TimeInForce::Fok => "fok",
+            TimeInForce::Opg => "opg",
+            TimeInForce::Cls => "cls",
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

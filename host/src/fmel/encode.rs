@@ -6,9 +6,8 @@ use crate::decimal::Normal;
 use crate::market::{DataHash, FeedId};
 use crate::text::extend_small;
 use crate::time::Timestamp;
-use serde::{Serialize, Serializer};
+use serde::Serialize;
 use smallvec::SmallVec;
-use std::fmt;
 use std::sync::Arc;
 
 /// About the size of a decision record with a few reads and positions.
@@ -16,11 +15,13 @@ const RECORD_BYTES: usize = 1024;
 
 /// Appends the record's JSON (one line, no newline) to `out`.
 ///
-/// The parts every record has are written by hand: the writer encodes a
-/// record for every decision of every agent, and serde's generic path was
-/// its largest cost. The rare parts (actions, orders, the header) go
-/// through serde.
-pub fn encode(session: &SessionMeta, names: &Arc<AccessNames>, cache: &mut AccessedCache, r: &DecisionRecord, out: &mut Vec<u8>) {
+/// The parts every record has, and the actions and order updates a
+/// trading agent makes every few decisions, are written by hand: the
+/// writer encodes a record for every decision of every agent, and serde's
+/// generic path was its largest cost (an order update through serde cost
+/// as much as five plain records). The rare parts (the header, a stop's
+/// open orders, an error) go through serde.
+pub fn encode(session: &SessionMeta, names: &Arc<AccessNames>, cache: &mut RecordCache, r: &DecisionRecord, out: &mut Vec<u8>) {
     // Room for a usual record up front, so that the many small appends
     // below seldom find the buffer full.
     out.reserve(RECORD_BYTES);
@@ -41,21 +42,15 @@ pub fn encode(session: &SessionMeta, names: &Arc<AccessNames>, cache: &mut Acces
         Stage::Error => "\"ERROR\"",
     });
     json.key("action");
-    if r.actions.is_empty() {
-        json.raw("\"HOLD\"");
-    } else {
-        json.serde(&Summary(&r.actions));
-    }
+    summary(&mut json, &r.actions);
     json.key("actions");
-    if r.actions.is_empty() {
-        json.raw("[]");
-    } else {
-        json.serde(&r.actions.iter().map(ActionJson::new).collect::<Vec<_>>());
-    }
+    actions(&mut json, &r.actions);
     json.key("data_accessed");
-    cache.write(names, r, json.out);
-    json.key("portfolio_value").decimal(r.portfolio.value);
-    json.key("portfolio_cash").decimal(r.portfolio.cash);
+    cache.accessed.write(names, r, json.out);
+    json.key("portfolio_value");
+    cache.value.write(r.portfolio.value, json.out);
+    json.key("portfolio_cash");
+    cache.cash.write(r.portfolio.cash, json.out);
     json.key("positions").open(b'{');
     for (feed, qty) in &r.portfolio.positions {
         json.key_string(&names.feeds[feed.index()]).decimal(*qty);
@@ -75,7 +70,8 @@ pub fn encode(session: &SessionMeta, names: &Arc<AccessNames>, cache: &mut Acces
             json.key("session").serde(header);
         }
         Detail::Order(event) => {
-            json.key("order").serde(&OrderJson::new(event));
+            json.key("order");
+            order(&mut json, event);
         }
         Detail::Stop { open_orders } => {
             json.key("open_orders").serde(&open_orders.iter().map(OpenOrderJson::new).collect::<Vec<_>>());
@@ -108,12 +104,44 @@ fn hex(hash: &DataHash, digits: &mut [u8]) {
     }
 }
 
+/// What a session's last records wrote, reused while its records repeat it.
+#[derive(Default)]
+pub struct RecordCache {
+    accessed: AccessedCache,
+    value: DecimalText,
+    cash: DecimalText,
+}
+
+/// A decimal's text, kept while a session's records repeat the decimal:
+/// cash changes only with a fill, and the portfolio's value only while a
+/// position is held. Writing a decimal's text divides once per trailing zero.
+#[derive(Default)]
+struct DecimalText {
+    decimal: Option<rust_decimal::Decimal>,
+    text: Vec<u8>,
+}
+
+impl DecimalText {
+    /// Appends the decimal, quoted, as `Json::decimal` would.
+    fn write(&mut self, d: rust_decimal::Decimal, out: &mut Vec<u8>) {
+        // Equal decimals have the same normal text, whatever their scales.
+        if self.decimal != Some(d) {
+            self.text.clear();
+            crate::decimal::write_normal(d, &mut self.text);
+            self.decimal = Some(d);
+        }
+        out.push(b'"');
+        out.extend_from_slice(&self.text);
+        out.push(b'"');
+    }
+}
+
 /// A session's last `data_accessed`, reused while its records read the
 /// same way: in a replay nearly every record does, and then only the
 /// hashes differ. Written afresh, the part is some forty small appends and
 /// most of a record's encoding.
 #[derive(Default)]
-pub struct AccessedCache {
+struct AccessedCache {
     names: Option<Arc<AccessNames>>,
     accesses: Accesses,
     /// Each feed of the record's hashes, and whether it had one.
@@ -208,15 +236,35 @@ impl<'a> Json<'a> {
     }
 
     fn string(&mut self, text: &str) -> &mut Self {
-        let plain = text.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\' && b < 0x7f);
-        if plain {
-            self.out.push(b'"');
-            self.out.extend_from_slice(text.as_bytes());
-            self.out.push(b'"');
-        } else {
-            self.serde(text);
-        }
+        self.out.push(b'"');
+        self.string_contents(text);
+        self.out.push(b'"');
         self
+    }
+
+    /// `text` escaped as serde_json escapes it, without the quotes.
+    fn string_contents(&mut self, text: &str) {
+        // serde_json escapes control characters, quotes and backslashes only.
+        if text.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+            self.out.extend_from_slice(text.as_bytes());
+        } else {
+            let quoted = serde_json::to_string(text).expect("a string serializes");
+            self.out.extend_from_slice(&quoted.as_bytes()[1..quoted.len() - 1]);
+        }
+    }
+
+    fn optional_string(&mut self, text: Option<&str>) -> &mut Self {
+        match text {
+            Some(text) => self.string(text),
+            None => self.raw("null"),
+        }
+    }
+
+    fn optional_decimal(&mut self, d: Option<rust_decimal::Decimal>) -> &mut Self {
+        match d {
+            Some(d) => self.decimal(d),
+            None => self.raw("null"),
+        }
     }
 
     fn number(&mut self, n: impl itoa::Integer) -> &mut Self {
@@ -257,137 +305,94 @@ impl<'a> Json<'a> {
 }
 
 /// `"HOLD"`, or the actions in order: `"BUY(SYMA) → SELL(SYMB)"`.
-struct Summary<'a>(&'a [Action]);
-
-impl fmt::Display for Summary<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.0.is_empty() {
-            return f.write_str("HOLD");
-        }
-        for (i, action) in self.0.iter().enumerate() {
-            if i > 0 {
-                f.write_str(" → ")?;
-            }
-            write!(f, "{}({})", action_name(&action.kind), action.symbol)?;
-        }
-        Ok(())
+fn summary(json: &mut Json, actions: &[Action]) {
+    if actions.is_empty() {
+        json.raw("\"HOLD\"");
+        return;
     }
-}
-
-impl Serialize for Summary<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
+    json.out.push(b'"');
+    for (i, action) in actions.iter().enumerate() {
+        if i > 0 {
+            json.raw(" → ");
+        }
+        json.raw(action_name(&action.kind)).raw("(");
+        json.string_contents(&action.symbol);
+        json.raw(")");
     }
+    json.out.push(b'"');
 }
 
 fn action_name(kind: &ActionKind) -> &'static str {
     match kind {
-        ActionKind::Submit { side: crate::broker::Side::Buy, .. } => "BUY",
-        ActionKind::Submit { .. } => "SELL",
+        ActionKind::Submit { side, .. } => side.name(),
         ActionKind::Cancel => "CANCEL",
     }
 }
 
-#[derive(Serialize)]
-struct ActionJson<'a> {
-    seq: u32,
-    timestamp_ns: i64,
-    action: &'static str,
-    symbol: &'a str,
-    size: Option<Normal>,
-    price: Option<Normal>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    stop_price: Option<Normal>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    order_type: Option<&'static str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    time_in_force: Option<crate::broker::TimeInForce>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    client_order_id: Option<&'a str>,
-    order_id: Option<u64>,
-    status: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    error: Option<&'a str>,
-}
-
-impl<'a> ActionJson<'a> {
-    fn new(a: &'a Action) -> Self {
-        let mut json = ActionJson {
-            seq: a.seq,
-            timestamp_ns: a.wall_time.0,
-            action: action_name(&a.kind),
-            symbol: &a.symbol,
-            size: None,
-            price: None,
-            stop_price: None,
-            order_type: None,
-            time_in_force: None,
-            client_order_id: None,
-            order_id: a.order_id.map(|id| id.0),
-            status: if a.error.is_some() { "REFUSED" } else { "SUBMITTED" },
-            error: a.error.as_deref(),
-        };
-        if let ActionKind::Submit { qty, order_type, time_in_force, client_order_id, .. } = &a.kind {
-            json.size = Some(Normal(*qty));
-            json.price = order_type.price().map(Normal);
-            json.stop_price = order_type.stop_price().map(Normal);
-            json.order_type = Some(order_type.name());
-            json.time_in_force = Some(*time_in_force);
-            json.client_order_id = client_order_id.as_deref();
-        }
-        json
-    }
-}
-
-#[derive(Serialize)]
-struct OrderJson<'a> {
-    id: u64,
-    client_order_id: Option<&'a str>,
-    symbol: &'a str,
-    side: crate::broker::Side,
-    status: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    price: Option<Normal>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    qty: Option<Normal>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    commission: Option<Normal>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    cumulative_qty: Option<Normal>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    fill_bar_time: Option<Timestamp>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    reason: Option<&'a str>,
-}
-
-impl<'a> OrderJson<'a> {
-    fn new(e: &'a OrderEvent) -> Self {
-        let mut json = OrderJson {
-            id: e.id.0,
-            client_order_id: e.client_order_id.as_deref(),
-            symbol: &e.symbol,
-            side: e.side,
-            status: e.status.name(),
-            price: None,
-            qty: None,
-            commission: None,
-            cumulative_qty: None,
-            fill_bar_time: None,
-            reason: None,
-        };
-        match &e.status {
-            OrderStatus::Accepted => {}
-            OrderStatus::PartiallyFilled(fill) | OrderStatus::Filled(fill) => {
-                json.price = Some(Normal(fill.price));
-                json.qty = Some(Normal(fill.qty));
-                json.commission = Some(Normal(fill.commission));
-                json.cumulative_qty = Some(Normal(fill.cumulative_qty));
-                json.fill_bar_time = Some(fill.bar_time);
+/// The record's actions; a cancel has no size, price or order terms.
+fn actions(json: &mut Json, actions: &[Action]) {
+    json.open(b'[');
+    for a in actions {
+        json.comma();
+        json.open(b'{');
+        json.key("seq").number(a.seq);
+        json.key("timestamp_ns").number(a.wall_time.0);
+        json.key("action").string(action_name(&a.kind));
+        json.key("symbol").string(&a.symbol);
+        match &a.kind {
+            ActionKind::Submit { qty, order_type, time_in_force, client_order_id, .. } => {
+                json.key("size").decimal(*qty);
+                json.key("price").optional_decimal(order_type.price());
+                if let Some(stop) = order_type.stop_price() {
+                    json.key("stop_price").decimal(stop);
+                }
+                json.key("order_type").string(order_type.name());
+                json.key("time_in_force").string(time_in_force.name());
+                if let Some(id) = client_order_id {
+                    json.key("client_order_id").string(id);
+                }
             }
-            OrderStatus::Canceled(reason) | OrderStatus::Rejected(reason) => json.reason = Some(reason),
+            ActionKind::Cancel => {
+                json.key("size").raw("null");
+                json.key("price").raw("null");
+            }
         }
-        json
+        json.key("order_id");
+        match a.order_id {
+            Some(id) => json.number(id.0),
+            None => json.raw("null"),
+        };
+        json.key("status").raw(if a.error.is_some() { "\"REFUSED\"" } else { "\"SUBMITTED\"" });
+        if let Some(error) = &a.error {
+            json.key("error").string(error);
+        }
+        json.close('}');
     }
+    json.close(']');
+}
+
+/// An order update; a fill's terms or a reason when the status has them.
+fn order(json: &mut Json, e: &OrderEvent) {
+    json.open(b'{');
+    json.key("id").number(e.id.0);
+    json.key("client_order_id").optional_string(e.client_order_id.as_deref());
+    json.key("symbol").string(&e.symbol);
+    json.key("side").string(e.side.name());
+    json.key("status").string(e.status.name());
+    match &e.status {
+        OrderStatus::Accepted => {}
+        OrderStatus::PartiallyFilled(fill) | OrderStatus::Filled(fill) => {
+            json.key("price").decimal(fill.price);
+            json.key("qty").decimal(fill.qty);
+            json.key("commission").decimal(fill.commission);
+            json.key("cumulative_qty").decimal(fill.cumulative_qty);
+            json.key("fill_bar_time").time(fill.bar_time);
+        }
+        OrderStatus::Canceled(reason) | OrderStatus::Rejected(reason) => {
+            json.key("reason").string(reason);
+        }
+    }
+    json.close('}');
 }
 
 #[derive(Serialize)]
@@ -585,7 +590,7 @@ mod tests {
     }
 
     #[test]
-    fn a_cached_data_accessed_is_written_as_a_fresh_one_would_be() {
+    fn a_record_written_with_the_cache_is_written_as_a_fresh_one_would_be() {
         let meta = SessionMeta::new(0, "a".into(), "s".into());
         let window = |seq, series| Access { seq, kind: AccessKind::Window { series, len: 30 } };
         let both = [window(0, 0), window(1, 1)];
@@ -593,7 +598,7 @@ mod tests {
         let (two, renamed) = (names(&["SYMA", "SYMB"]), names(&["SYMC", "SYMD"]));
         // The same reads with new hashes, a hash missing, no reads, other
         // reads, other names: each a case the cache must tell apart.
-        let steps: Vec<(&Arc<AccessNames>, DecisionRecord)> = vec![
+        let mut steps: Vec<(&Arc<AccessNames>, DecisionRecord)> = vec![
             (&two, record(1, &both, &[(0, Some(1)), (1, Some(2))])),
             (&two, record(2, &both, &[(0, Some(3)), (1, Some(4))])),
             (&two, record(3, &both, &[(0, Some(5)), (1, None)])),
@@ -606,11 +611,17 @@ mod tests {
             (&renamed, record(10, &with_position, &[(0, Some(13)), (1, Some(14))])),
             (&two, record(11, &both, &[(1, Some(15)), (0, Some(16))])),
         ];
-        let mut cache = AccessedCache::default();
+        // Cash and value repeated, at another scale, changed, and zero of either sign.
+        let money = ["100000", "100000.00", "99996.30", "99996.3", "79999.42", "0", "-0", "0.000", "-12.5", "-12.50", "1e-3"];
+        for (i, (_, record)) in steps.iter_mut().enumerate() {
+            let d = |k: usize| crate::decimal::parse(money[k % money.len()]).unwrap();
+            (record.portfolio.value, record.portfolio.cash) = (d(i), d(i / 2));
+        }
+        let mut cache = RecordCache::default();
         for (names, record) in &steps {
             let (mut cached, mut fresh) = (Vec::new(), Vec::new());
             encode(&meta, names, &mut cache, record, &mut cached);
-            encode(&meta, names, &mut AccessedCache::default(), record, &mut fresh);
+            encode(&meta, names, &mut RecordCache::default(), record, &mut fresh);
             assert_eq!(String::from_utf8(cached).unwrap(), String::from_utf8(fresh).unwrap(), "record {}", record.decision_point);
         }
     }
@@ -620,12 +631,230 @@ mod tests {
         let meta = SessionMeta::new(0, "a".into(), "s".into());
         let names = names(&["SYMA"]);
         let reads = [Access::number(0, 0, 0)];
-        let mut cache = AccessedCache::default();
+        let mut cache = RecordCache::default();
         encode(&meta, &names, &mut cache, &record(1, &reads, &[(0, Some(1))]), &mut Vec::new());
-        cache.json.extend_from_slice(b" cached");
+        cache.accessed.json.extend_from_slice(b" cached");
         let mut out = Vec::new();
         encode(&meta, &names, &mut cache, &record(2, &reads, &[(0, Some(2))]), &mut out);
         assert!(String::from_utf8(out).unwrap().contains("] cached,\"portfolio_value\""));
+    }
+
+    /// Actions and order updates as serde wrote them before they were
+    /// written by hand: the hand-written form must not change a byte.
+    mod serde_form {
+        use crate::broker::{OrderEvent, OrderStatus, Side};
+        use crate::decimal::Normal;
+        use crate::fmel::{Action, ActionKind};
+        use crate::time::Timestamp;
+        use serde::Serialize;
+
+        pub fn summary(actions: &[Action]) -> String {
+            let names: Vec<String> = actions
+                .iter()
+                .map(|a| match &a.kind {
+                    ActionKind::Submit { side: Side::Buy, .. } => format!("BUY({})", a.symbol),
+                    ActionKind::Submit { .. } => format!("SELL({})", a.symbol),
+                    ActionKind::Cancel => format!("CANCEL({})", a.symbol),
+                })
+                .collect();
+            if names.is_empty() { "HOLD".into() } else { names.join(" → ") }
+        }
+
+        #[derive(Serialize)]
+        pub struct ActionJson<'a> {
+            seq: u32,
+            timestamp_ns: i64,
+            action: &'static str,
+            symbol: &'a str,
+            size: Option<Normal>,
+            price: Option<Normal>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            stop_price: Option<Normal>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            order_type: Option<&'static str>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            time_in_force: Option<String>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            client_order_id: Option<&'a str>,
+            order_id: Option<u64>,
+            status: &'static str,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            error: Option<&'a str>,
+        }
+
+        impl<'a> ActionJson<'a> {
+            pub fn new(a: &'a Action) -> Self {
+                let mut json = ActionJson {
+                    seq: a.seq,
+                    timestamp_ns: a.wall_time.0,
+                    action: "CANCEL",
+                    symbol: &a.symbol,
+                    size: None,
+                    price: None,
+                    stop_price: None,
+                    order_type: None,
+                    time_in_force: None,
+                    client_order_id: None,
+                    order_id: a.order_id.map(|id| id.0),
+                    status: if a.error.is_some() { "REFUSED" } else { "SUBMITTED" },
+                    error: a.error.as_deref(),
+                };
+                if let ActionKind::Submit { side, qty, order_type, time_in_force, client_order_id } = &a.kind {
+                    json.action = if *side == Side::Buy { "BUY" } else { "SELL" };
+                    json.size = Some(Normal(*qty));
+                    json.price = order_type.price().map(Normal);
+                    json.stop_price = order_type.stop_price().map(Normal);
+                    json.order_type = Some(order_type.name());
+                    json.time_in_force = Some(format!("{time_in_force:?}").to_lowercase());
+                    json.client_order_id = client_order_id.as_deref();
+                }
+                json
+            }
+        }
+
+        #[derive(Serialize)]
+        pub struct OrderJson<'a> {
+            id: u64,
+            client_order_id: Option<&'a str>,
+            symbol: &'a str,
+            side: Side,
+            status: &'static str,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            price: Option<Normal>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            qty: Option<Normal>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            commission: Option<Normal>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            cumulative_qty: Option<Normal>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            fill_bar_time: Option<Timestamp>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            reason: Option<&'a str>,
+        }
+
+        impl<'a> OrderJson<'a> {
+            pub fn new(e: &'a OrderEvent) -> Self {
+                let mut json = OrderJson {
+                    id: e.id.0,
+                    client_order_id: e.client_order_id.as_deref(),
+                    symbol: &e.symbol,
+                    side: e.side,
+                    status: e.status.name(),
+                    price: None,
+                    qty: None,
+                    commission: None,
+                    cumulative_qty: None,
+                    fill_bar_time: None,
+                    reason: None,
+                };
+                match &e.status {
+                    OrderStatus::Accepted => {}
+                    OrderStatus::PartiallyFilled(fill) | OrderStatus::Filled(fill) => {
+                        json.price = Some(Normal(fill.price));
+                        json.qty = Some(Normal(fill.qty));
+                        json.commission = Some(Normal(fill.commission));
+                        json.cumulative_qty = Some(Normal(fill.cumulative_qty));
+                        json.fill_bar_time = Some(fill.bar_time);
+                    }
+                    OrderStatus::Canceled(reason) | OrderStatus::Rejected(reason) => json.reason = Some(reason),
+                }
+                json
+            }
+        }
+    }
+
+    fn written(write: impl FnOnce(&mut Json)) -> String {
+        let mut out = Vec::new();
+        write(&mut Json { out: &mut out, first: true });
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn actions_and_order_updates_are_written_as_serde_wrote_them() {
+        use crate::broker::{Fill, OrderId, Side, TimeInForce};
+        use rust_decimal::Decimal;
+        let d = |text: &str| text.parse::<Decimal>().unwrap();
+        let submit = |side, qty: &str, order_type, time_in_force, client: Option<&str>| ActionKind::Submit {
+            side,
+            qty: d(qty),
+            order_type,
+            time_in_force,
+            client_order_id: client.map(String::from),
+        };
+        let action = |seq, symbol: &str, kind, order_id: Option<u64>, error: Option<&str>| Action {
+            seq,
+            wall_time: Timestamp(1_795_827_884_296_452_179 + i64::from(seq)),
+            kind,
+            symbol: Arc::from(symbol),
+            order_id: order_id.map(OrderId),
+            error: error.map(String::from),
+        };
+        let all = [
+            action(3, "SYM1", submit(Side::Buy, "100", OrderType::Market, TimeInForce::Day, None), Some(1), None),
+            action(
+                4,
+                "S\"Y",
+                submit(Side::Sell, "2.50", OrderType::Limit(d("99.9900")), TimeInForce::Gtc, Some("c-1\n")),
+                Some(2),
+                None,
+            ),
+            action(
+                5,
+                "SYM1",
+                submit(Side::Buy, "0.001", OrderType::StopLimit { stop: d("10.5"), limit: d("10.75") }, TimeInForce::Ioc, None),
+                None,
+                Some("more than 2 orders in one decision point (\"orders_per_decision\")"),
+            ),
+            action(6, "SYM2", submit(Side::Sell, "7", OrderType::Stop(d("-1.0")), TimeInForce::Cls, Some("ü")), Some(4), None),
+            action(7, "é\u{1}", ActionKind::Cancel, Some(3), None),
+            action(8, "SYM1", ActionKind::Cancel, Some(9), Some("unknown order 9")),
+        ];
+        for actions in [&all[..], &all[..1], &all[4..], &[]] {
+            let expected: Vec<_> = actions.iter().map(serde_form::ActionJson::new).collect();
+            assert_eq!(written(|json| super::actions(json, actions)), serde_json::to_string(&expected).unwrap());
+            assert_eq!(written(|json| summary(json, actions)), serde_json::to_string(&serde_form::summary(actions)).unwrap());
+        }
+
+        let fill = Fill {
+            price: d("200.0058"),
+            qty: d("100"),
+            commission: d("0.20"),
+            cumulative_qty: d("100.000"),
+            bar_time: Timestamp(60_000_000_000),
+        };
+        let statuses = [
+            OrderStatus::Accepted,
+            OrderStatus::PartiallyFilled(Fill { qty: d("40"), cumulative_qty: d("40"), ..fill }),
+            OrderStatus::Filled(fill),
+            OrderStatus::Canceled("the agent asked".into()),
+            OrderStatus::Rejected("insufficient cash: \"5 X\"\tat 100 → 505".into()),
+        ];
+        for (i, status) in statuses.into_iter().enumerate() {
+            let event = OrderEvent {
+                id: OrderId(i as u64 + 1),
+                client_order_id: (i % 2 == 1).then(|| format!("client \"{i}\"")),
+                symbol: Arc::from(if i == 4 { "Ω\\" } else { "SYM1" }),
+                side: if i % 2 == 0 { Side::Buy } else { Side::Sell },
+                status,
+            };
+            assert_eq!(written(|json| order(json, &event)), serde_json::to_string(&serde_form::OrderJson::new(&event)).unwrap());
+        }
+    }
+
+    #[test]
+    fn strings_are_escaped_as_serde_escapes_them() {
+        let mut texts: Vec<String> = (0..=0x7fu8).map(|b| format!("a{}b", b as char)).collect();
+        texts.extend(["", "plain", "→ ü Ω", "\u{7f}\u{80}\u{ffff}", "\"\\\n\r\t\u{8}\u{c}"].map(String::from));
+        for text in &texts {
+            assert_eq!(
+                written(|json| {
+                    json.string(text);
+                }),
+                serde_json::to_string(text).unwrap(),
+                "{text:?}"
+            );
+        }
     }
 
     #[test]

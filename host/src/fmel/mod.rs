@@ -17,7 +17,7 @@ use crate::time::Timestamp;
 use rust_decimal::Decimal;
 use std::sync::Arc;
 
-pub use encode::{AccessedCache, encode};
+pub use encode::{RecordCache, encode};
 
 /// Version of the record layout, stated in every session header.
 pub const FMEL_VERSION: u32 = 1;

@@ -8,7 +8,7 @@
 //! asleep in the channel must be woken by every send, a system call per
 //! record, while a polling one is never waited on.
 
-use super::{AccessNames, AccessedCache, Batch, DecisionRecord, DecisionSink, SessionMeta, SinkError, encode};
+use super::{AccessNames, Batch, DecisionRecord, DecisionSink, RecordCache, SessionMeta, SinkError, encode};
 use crossbeam_channel::{Receiver, Sender, TryRecvError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -113,7 +113,7 @@ impl RecordSender {
 struct Session {
     meta: Arc<SessionMeta>,
     names: Arc<AccessNames>,
-    accessed: AccessedCache,
+    cache: RecordCache,
 }
 
 pub struct FmelWriter {
@@ -162,7 +162,7 @@ fn write_loop(
                 if sessions.len() <= index {
                     sessions.resize_with(index + 1, || None);
                 }
-                sessions[index] = Some(Session { meta, names: Arc::default(), accessed: AccessedCache::default() });
+                sessions[index] = Some(Session { meta, names: Arc::default(), cache: RecordCache::default() });
                 None
             }
             Ok(Message::Names(index, names)) => {
@@ -184,7 +184,7 @@ fn write_loop(
                             record.session
                         )));
                     };
-                    batch.push(record.session, |out| encode(&session.meta, &session.names, &mut session.accessed, record, out));
+                    batch.push(record.session, |out| encode(&session.meta, &session.names, &mut session.cache, record, out));
                 }
                 started.get_or_insert_with(Instant::now);
                 records.clear();
