@@ -1,10 +1,12 @@
 //! The fills a session made, kept for the run's summary.
 //!
-//! A session keeps its newest fills in memory as JSON lines, and moves
+//! A session keeps its newest fills in memory, 64 bytes each, and moves
 //! them in chunks to one unnamed temporary file that every session of the
 //! run shares: a run's memory must not grow with its trades (a long replay
 //! makes tens of thousands), and a thousand agents must not need a
-//! thousand more open files. The summary streams them back.
+//! thousand more open files. The summary streams them back as JSON. They
+//! are kept in binary because they are kept on the agents' threads, where
+//! formatting each as JSON cost 3.5% of a replay's decisions.
 
 use crate::broker::Side;
 use crate::decimal::Normal;
@@ -19,8 +21,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 /// Fills a session keeps in memory before moving them to the spill file:
-/// about 250 fills.
+/// 512 fills.
 const CHUNK_BYTES: usize = 32 * 1024;
+/// A kept fill: the symbol's index among the log's symbols (4 bytes), the
+/// side (1), padding (3), quantity, price and commission (16 each, as
+/// `Decimal::serialize`) and the bar time (8).
+const RECORD_BYTES: usize = 64;
 
 /// One fill, as the summary lists it.
 #[derive(Serialize)]
@@ -80,8 +86,10 @@ pub struct FillLog {
     spill: FillSpill,
     /// Offset and length of each chunk moved to the spill, oldest first.
     chunks: Vec<(u64, usize)>,
-    /// The newest fills, one JSON object a line.
+    /// The newest fills, [`RECORD_BYTES`] each.
     recent: Vec<u8>,
+    /// The symbols of the fills, by the index their records hold.
+    symbols: Vec<Arc<str>>,
     count: u64,
     /// Why the fills could not be kept, from the first write that failed.
     /// The run goes on (the FMEL has every fill); the summary cannot.
@@ -97,9 +105,14 @@ impl FillLog {
         if self.error.is_some() {
             return;
         }
-        // Writing into a Vec cannot fail.
-        let _ = serde_json::to_writer(&mut self.recent, fill);
-        self.recent.push(b'\n');
+        let symbol = match self.symbols.iter().position(|s| **s == *fill.symbol) {
+            Some(i) => i,
+            None => {
+                self.symbols.push(Arc::from(fill.symbol));
+                self.symbols.len() - 1
+            }
+        };
+        self.recent.extend_from_slice(&encode(symbol as u32, fill));
         self.count += 1;
         if self.recent.len() >= CHUNK_BYTES {
             match self.spill.append(&self.recent) {
@@ -132,22 +145,43 @@ impl Serialize for FillLog {
         }
         let mut seq = s.serialize_seq(Some(self.count as usize))?;
         let mut chunk = Vec::new();
-        let lines = |bytes: &[u8], seq: &mut S::SerializeSeq| -> Result<(), S::Error> {
-            for line in bytes.split(|b| *b == b'\n').filter(|line| !line.is_empty()) {
-                let text = std::str::from_utf8(line).map_err(S::Error::custom)?;
-                let fill: &serde_json::value::RawValue = serde_json::from_str(text).map_err(S::Error::custom)?;
-                seq.serialize_element(fill)?;
+        let fills = |bytes: &[u8], seq: &mut S::SerializeSeq| -> Result<(), S::Error> {
+            for record in bytes.chunks_exact(RECORD_BYTES) {
+                let fill = decode(record.try_into().expect("chunks of a record's size"), &self.symbols)
+                    .ok_or_else(|| S::Error::custom("a kept fill does not read back"))?;
+                seq.serialize_element(&fill)?;
             }
             Ok(())
         };
         for &(offset, len) in &self.chunks {
             chunk.resize(len, 0);
             self.spill.read(offset, &mut chunk).map_err(S::Error::custom)?;
-            lines(&chunk, &mut seq)?;
+            fills(&chunk, &mut seq)?;
         }
-        lines(&self.recent, &mut seq)?;
+        fills(&self.recent, &mut seq)?;
         seq.end()
     }
+}
+
+fn encode(symbol: u32, fill: &Fill) -> [u8; RECORD_BYTES] {
+    let mut record = [0; RECORD_BYTES];
+    record[..4].copy_from_slice(&symbol.to_le_bytes());
+    record[4] = u8::from(fill.side == Side::Sell);
+    record[8..24].copy_from_slice(&fill.qty.0.serialize());
+    record[24..40].copy_from_slice(&fill.price.0.serialize());
+    record[40..56].copy_from_slice(&fill.commission.0.serialize());
+    record[56..].copy_from_slice(&fill.bar_time.0.to_le_bytes());
+    record
+}
+
+/// The fill `record` holds; none for a symbol index the log does not have.
+fn decode<'a>(record: &[u8; RECORD_BYTES], symbols: &'a [Arc<str>]) -> Option<Fill<'a>> {
+    let bytes = |at: usize, len: usize| &record[at..at + len];
+    let decimal = |at| Decimal::deserialize(bytes(at, 16).try_into().expect("16 bytes"));
+    let symbol = symbols.get(u32::from_le_bytes(bytes(0, 4).try_into().expect("4 bytes")) as usize)?;
+    let side = if record[4] == 1 { Side::Sell } else { Side::Buy };
+    let bar_time = Timestamp(i64::from_le_bytes(bytes(56, 8).try_into().expect("8 bytes")));
+    Some(Fill::new(symbol, side, decimal(8), decimal(24), bar_time, decimal(40)))
 }
 
 #[cfg(test)]
@@ -176,7 +210,7 @@ mod tests {
         let spill = FillSpill::default();
         let mut logs = [FillLog::new(spill.clone()), FillLog::new(spill.clone())];
         // Interleaved, and enough for several chunks each.
-        let per_log = 3 * CHUNK_BYTES / 100;
+        let per_log = 3 * CHUNK_BYTES / RECORD_BYTES;
         for i in 0..per_log as i64 {
             logs[0].push(&fill("A", i, i));
             logs[1].push(&fill("B", i + 1, 2 * i));
@@ -189,6 +223,23 @@ mod tests {
             assert_eq!(serde_json::to_value(log).unwrap(), serde_json::Value::Array(want.clone()));
             assert_eq!(serde_json::to_value(log).unwrap(), serde_json::Value::Array(want), "read twice, the same");
         }
+    }
+
+    #[test]
+    fn a_fill_reads_back_as_it_was_kept() {
+        let d = |text: &str| text.parse::<Decimal>().unwrap();
+        let fills = [
+            Fill::new("SYM1", Side::Buy, d("100"), d("200.0058"), Timestamp(1_704_067_200_000_000_000), d("0")),
+            Fill::new("é\"x", Side::Sell, d("0.0001"), d("123456789.123456789012"), Timestamp(-1), d("3.50")),
+            Fill::new("SYM1", Side::Sell, d("7"), d("-0.5"), Timestamp(i64::MAX), d("79228162514264337593543950335")),
+        ];
+        let mut log = FillLog::new(FillSpill::default());
+        for fill in &fills {
+            log.push(fill);
+        }
+        let want: Vec<_> = fills.iter().map(|f| serde_json::to_value(f).unwrap()).collect();
+        assert_eq!(serde_json::to_value(&log).unwrap(), serde_json::Value::Array(want));
+        assert_eq!(log.symbols.len(), 2, "a symbol is kept once");
     }
 
     #[test]
