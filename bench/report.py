@@ -39,12 +39,16 @@ def main():
         print(f"{name:<30} {value:>14}  {note:<40} {target:<26} {mark}")
     pairs = zip(figures["replay_bars_per_s_pairs"], figures["backtrader_tracked_bars_per_s_pairs"])
     print("replay ÷ backtrader tracked, pair by pair: " + ", ".join(f"{r / b:.1f}×" for r, b in pairs))
+    print("sandbox, round by round, % slower with the switch on: fuel "
+          + ", ".join(f"{x:.1f}" for x in figures["fuel_overhead_pct_rounds"])
+          + "; epoch " + ", ".join(f"{x:.1f}" for x in figures["epoch_overhead_pct_rounds"]))
     print(f"fills: trading-host and backtrader agree: {figures['fills_match']}; backtrader's two forms agree: {figures['tracked_forms_agree']}")
     names = [
         "field_read_ns", "field_read_unlogged_ns", "field_read_logged_ratio", "import_floor_ns", "window_value_ns", "on_bar_floor_ns",
         "replay_bars_per_s", "replay_bars_per_s_pairs",
         "replay_peak_rss_mib", "replay_200k_peak_rss_mib", "replay30_bars_per_s", "instantiate_us", "idle_agent_kib", "agents_1000_bars_per_s",
-        "fmel_records_per_s", "fuel_overhead_pct", "epoch_overhead_pct", "cutoff_ms", "backtrader_bars_per_s",
+        "fmel_records_per_s", "fuel_overhead_pct", "fuel_overhead_pct_rounds", "epoch_overhead_pct", "epoch_overhead_pct_rounds",
+        "cutoff_ms", "backtrader_bars_per_s",
         "backtrader_tracked_bars_per_s", "backtrader_tracked_bars_per_s_pairs", "fills_match",
     ]
     print(json.dumps({name: figures[name] for name in names}))

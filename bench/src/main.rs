@@ -464,9 +464,15 @@ async fn replay(args: ReplayArgs) -> anyhow::Result<()> {
         // the median over rounds of each round's own ratio. On a shared
         // machine whose speed drifts over minutes, ratios of medians taken
         // over the whole run mostly measure the drift.
-        let overhead =
-            |without: usize| median(rounds_rates.iter().map(|rates| (rates[without] / rates[0] - 1.0) * 100.0).collect());
-        json.push_str(&format!(", \"fuel_overhead_pct\": {:.1}, \"epoch_overhead_pct\": {:.1}", overhead(1), overhead(2)));
+        let overheads = |without: usize| -> Vec<f64> {
+            rounds_rates.iter().map(|rates| ((rates[without] / rates[0] - 1.0) * 1000.0).round() / 10.0).collect()
+        };
+        let (fuel, epoch) = (overheads(1), overheads(2));
+        json.push_str(&format!(
+            ", \"fuel_overhead_pct\": {:.1}, \"epoch_overhead_pct\": {:.1}, \"fuel_overhead_pct_rounds\": {fuel:?}, \"epoch_overhead_pct_rounds\": {epoch:?}",
+            median(fuel.clone()),
+            median(epoch.clone())
+        ));
     }
     println!("{json}}}");
     Ok(())
