@@ -6,7 +6,7 @@
 //! makes tens of thousands), and a thousand agents must not need a
 //! thousand more open files. The summary streams them back as JSON. They
 //! are kept in binary because they are kept on the agents' threads, where
-//! formatting each as JSON took 3.5% of the agent thread in a replay.
+//! formatting each as JSON took about 3% of the agent thread in a replay.
 
 use crate::broker::Side;
 use crate::decimal::Normal;
