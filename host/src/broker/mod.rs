@@ -24,19 +24,25 @@ pub type Positions = smallvec::SmallVec<[(FeedId, Decimal); 2]>;
 #[serde(transparent)]
 pub struct OrderId(pub u64);
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "UPPERCASE")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Side {
     Buy,
     Sell,
 }
 
 impl Side {
+    /// As the log and the summary write it.
     pub fn name(self) -> &'static str {
         match self {
             Side::Buy => "BUY",
             Side::Sell => "SELL",
         }
+    }
+}
+
+impl serde::Serialize for Side {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
     }
 }
 
